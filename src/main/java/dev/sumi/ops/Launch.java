@@ -1,0 +1,34 @@
+package dev.sumi.ops;
+
+import dev.sumi.device.Dim3;
+
+/** Launch shapes shared by the op families. */
+public final class Launch {
+    private Launch() {}
+
+    /** Threads per block of the flat (grid-stride) kernels. */
+    public static final int BLOCK = 256;
+
+    /** Grid-stride kernels cover any n with this many blocks at most. */
+    public static final int MAX_FLAT_BLOCKS = 1 << 16;
+
+    /**
+     * Reductions fold one value per block into the result with an atomic; a few hundred blocks keep a
+     * GPU busy and keep the host target's per-block fiber cost small.
+     */
+    public static final int MAX_REDUCE_BLOCKS = 256;
+
+    public static Dim3 flatGrid(long n) {
+        return Dim3.of((int) Math.max(1, Math.min(MAX_FLAT_BLOCKS, (n + BLOCK - 1) / BLOCK)));
+    }
+
+    public static Dim3 reduceGrid(long n) {
+        return Dim3.of((int) Math.max(1, Math.min(MAX_REDUCE_BLOCKS, (n + BLOCK - 1) / BLOCK)));
+    }
+
+    /** A multiple of 32 threads, at most 256, not much more than {@code width} work items. */
+    public static Dim3 rowBlock(long width) {
+        long warps = Math.min(BLOCK / 32, Math.max(1, (width + 31) / 32));
+        return Dim3.of((int) (warps * 32));
+    }
+}

@@ -1,0 +1,20 @@
+package dev.sumi.util;
+
+import java.util.Locale;
+
+public final class Bytes {
+    private Bytes() {}
+
+    /** 1536 -> "1.5 KiB". */
+    public static String human(long bytes) {
+        if (bytes < 1024) return bytes + " B";
+        String[] units = {"KiB", "MiB", "GiB", "TiB", "PiB"};
+        double v = bytes;
+        int u = -1;
+        while (v >= 1024 && u < units.length - 1) {
+            v /= 1024;
+            u++;
+        }
+        return String.format(Locale.ROOT, "%.1f %s", v, units[u]);
+    }
+}
