@@ -1,10 +1,13 @@
 package dev.sumi.device;
 
+import java.util.function.Consumer;
+
 /**
  * A range of device memory: {@code bytes} bytes at {@code address} on {@code device}.
  * The address is a CUdeviceptr on a GPU and a native address on the host device.
  * A buffer made by {@link Device#allocate} owns its memory and frees it on {@link #close()};
- * a {@link #slice} shares its parent's memory and its close() does nothing.
+ * a {@link #slice} shares its parent's memory and its close() does nothing, except a slice handed out
+ * by a {@link DeviceArena}, whose close() gives it back to the arena.
  */
 public final class DeviceBuffer implements AutoCloseable {
     private final Device device;
@@ -12,6 +15,7 @@ public final class DeviceBuffer implements AutoCloseable {
     private final long bytes;
     private final DeviceBuffer parent;   // null for an owning buffer
     final Object handle;                 // the device's own record of the allocation (CUdeviceptr, Arena)
+    private final Consumer<DeviceBuffer> release;  // slices from an arena: gives the range back
     private volatile boolean freed;
 
     DeviceBuffer(Device device, long address, long bytes, Object handle) {
@@ -19,11 +23,16 @@ public final class DeviceBuffer implements AutoCloseable {
     }
 
     private DeviceBuffer(Device device, long address, long bytes, DeviceBuffer parent, Object handle) {
+        this(device, address, bytes, parent, handle, null);
+    }
+
+    private DeviceBuffer(Device device, long address, long bytes, DeviceBuffer parent, Object handle, Consumer<DeviceBuffer> release) {
         this.device = device;
         this.address = address;
         this.bytes = bytes;
         this.parent = parent;
         this.handle = handle;
+        this.release = release;
     }
 
     /** For device implementations outside this package. */
@@ -60,8 +69,14 @@ public final class DeviceBuffer implements AutoCloseable {
         return new DeviceBuffer(device, address + offset, length, this, null);
     }
 
+    /** A slice whose close() calls {@code release} once; used by {@link DeviceArena}. */
+    DeviceBuffer releasableSlice(long offset, long length, Consumer<DeviceBuffer> release) {
+        DeviceBuffer s = slice(offset, length);
+        return new DeviceBuffer(device, s.address, s.bytes, this, null, release);
+    }
+
     public boolean isFreed() {
-        return parent != null ? parent.isFreed() : freed;
+        return freed || (parent != null && parent.isFreed());
     }
 
     void checkLive() {
@@ -80,7 +95,15 @@ public final class DeviceBuffer implements AutoCloseable {
 
     @Override
     public void close() {
-        if (parent == null && !freed) device.free(this);
+        if (parent == null) {
+            if (!freed) device.free(this);
+        } else if (release != null) {
+            synchronized (this) {
+                if (freed) return;
+                freed = true;
+            }
+            release.accept(this);
+        }
     }
 
     @Override
