@@ -16,7 +16,7 @@
 //
 //   for jc in [0, n) step NC                      panel of columns of C
 //     for pc in [0, k) step KC                    rank-kc update
-//       pack op(B)[pc:pc+kc, jc:jc+nc]            -> Bp, kc x NR slivers    (parallel over slivers)
+//       pack op(B)[pc:pc+kc, jc:jc+nc]            -> Bp, kc x NR slivers    (parallel over slivers if large)
 //       for each task (ic block x jn chunk)       (parallel over tasks)
 //         pack op(A)[ic:ic+mc, pc:pc+kc]          -> Ap, kc x MR slivers    (thread's own buffer)
 //         for jr step NR, ir step MR: micro-kernel(Ap sliver, Bp sliver) -> C tile (+=)
@@ -29,7 +29,14 @@
 // F32 C is updated in place (the first KC block applies the caller's beta, later ones add).
 // F16/BF16 C would be rounded after every KC block that way, so when k needs several blocks the sums
 // are kept in an F32 scratch (acc, m x nc) and C = round(alpha * acc + beta * C) is written once
-// after the last block.
+// after the last block. When m is below half a micro-tile and n is larger, the transposed problem
+// C^T = op(B)^T op(A)^T is solved instead, so that the long side fills the MR rows.
+//
+// Threads: the tiles of one GEMM are spread over host_pool's workers when m*n*k is large enough to
+// pay for the wake-up; a batch of smaller GEMMs is spread one GEMM per thread. Scratch is
+// thread_local, grown on demand and freed when its thread ends: per thread at most one MC x KC block
+// of A, and for a calling thread one KC x NC panel of B (<= 6.3 MB) plus, for F16/BF16 C with k > KC,
+// the F32 sums of one C panel (<= 32 MiB).
 #include "host_fp.h"
 #include "host_pool.h"
 #include "sumi_host.h"
@@ -57,8 +64,13 @@ constexpr int kMaxMR = 32;             // largest MR of any path (sizes the stac
 constexpr int kMaxNR = 12;             // largest NR of any path
 constexpr int64_t kMaxKC = 512;        // largest KC of any path (sizes the stack row buffer)
 constexpr int64_t kRunChunk = 384;     // packing converts runs this long at a time; a multiple of every MR and NR
-constexpr double kParallelWork = 1 << 18;     // m*n*k below which one thread does the whole GEMM
-constexpr double kBatchParallelWork = 1 << 22; // m*n*k below which batches, not tiles, are spread
+// Thresholds, in multiply-adds (m*n*k). A parallel_for costs 20-50 us of wake-up here (2-vCPU VM),
+// the time of ~2M multiply-adds: below kParallelWork one thread does the whole GEMM (measured: 128^3
+// is slower on two threads, 256^3 faster), and a B panel is packed by one thread below kParallelPack
+// elements.
+constexpr double kParallelWork = 1 << 23;       // per GEMM, to spread its tiles
+constexpr double kBatchParallelTotal = 1 << 21; // over the whole batch, to spread the GEMMs of a batch
+constexpr int64_t kParallelPack = 1 << 18;
 constexpr int64_t kAccScratchBytes = 32 << 20;  // cap on the F32 scratch of an F16/BF16 C panel
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -104,10 +116,10 @@ thread_local Scratch tl_c_acc;    // F32 sums of an F16/BF16 C panel, owned by t
 //        with beta == 0 dst is not read.
 using CvtFn = void (*)(const void* src, int64_t n, float* dst);
 using StoreFn = void (*)(const float* acc, int64_t n, float alpha, float beta, void* dst);
-// micro-kernel: C[0:MR, 0:NR] (column-major, ldc) = alpha * Ap(kc x MR)^T Bp(kc x NR) + beta * C;
-// beta == 0: C not read. Ap is 64-byte aligned.
 // transpose: d[p*R + i] = src[i*ld + p] for i < r, p < kc; zero for r <= i < R.
 using TransposeFn = void (*)(const float* src, int64_t ld, int r, int64_t kc, float* d, int R);
+// micro-kernel: C[0:MR, 0:NR] (column-major, ldc) = alpha * Ap(kc x MR)^T Bp(kc x NR) + beta * C;
+// beta == 0: C not read. Ap is 64-byte aligned.
 using UkrFn = void (*)(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, float alpha, float beta);
 
 void cvt_f32(const void* src, int64_t n, float* dst) { std::memcpy(dst, src, static_cast<size_t>(n) * 4); }
@@ -491,6 +503,7 @@ const Path& active_path() {
         if (use == 1) return f16c ? &kAvx2Path : &kAvx2NoF16cPath;
 #endif
         (void)f16c;
+        (void)use;
         return &kScalarPath;
     }();
     return *chosen;
@@ -685,7 +698,7 @@ void gemm_one(const Path& P, const Job& J, bool parallel) {
             // Bp: n_slivers slivers of kc x NR, in groups of several slivers per task.
             const int64_t b_groups = std::min<int64_t>(n_slivers, 4 * threads);
             const int64_t b_per = ceil_div(n_slivers, b_groups);
-            for_each(parallel && b_groups > 1, ceil_div(n_slivers, b_per), [&](int64_t g) {
+            for_each(parallel && b_groups > 1 && nc * kc >= kParallelPack, ceil_div(n_slivers, b_per), [&](int64_t g) {
                 int64_t s0 = g * b_per, s1 = std::min(n_slivers, s0 + b_per);
                 int64_t x0 = s0 * NR, xn = std::min(nc, s1 * NR) - x0;
                 pack_panel(P, J.b, NR, jc + x0, xn, pc, kc, bp + s0 * NR * kc);
@@ -764,10 +777,14 @@ int32_t gemm(const sumi_gemm_params& p) {
     const int threads = thread_count();
     const double work = static_cast<double>(p.m) * static_cast<double>(p.n) * static_cast<double>(p.k);
 
+    // A and B may be null where they are not read (k == 0 or alpha == 0): no arithmetic on null.
+    auto at = [](const void* base, int64_t elements, int32_t type) {
+        return base ? static_cast<const char*>(base) + elements * elem_bytes(type) : nullptr;
+    };
     auto job_for = [&](int64_t batch) {
         Job J;
-        J.a = Source{static_cast<const char*>(p.a) + batch * p.stride_a * elem_bytes(p.a_type), p.a_type, p.trans_a == 0, p.lda};
-        J.b = Source{static_cast<const char*>(p.b) + batch * p.stride_b * elem_bytes(p.b_type), p.b_type, p.trans_b != 0, p.ldb};
+        J.a = Source{at(p.a, batch * p.stride_a, p.a_type), p.a_type, p.trans_a == 0, p.lda};
+        J.b = Source{at(p.b, batch * p.stride_b, p.b_type), p.b_type, p.trans_b != 0, p.ldb};
         J.c = static_cast<char*>(p.c) + batch * p.stride_c * elem_bytes(p.c_type);
         J.c_type = p.c_type;
         J.ldc = p.ldc;
@@ -787,9 +804,10 @@ int32_t gemm(const sumi_gemm_params& p) {
         return J;
     };
 
-    // Many small GEMMs: one thread per GEMM. Otherwise one GEMM at a time, its tiles spread.
-    const bool batch_parallel = threads > 1 && p.batch > 1 && work * static_cast<double>(p.batch) >= kParallelWork &&
-                                (work < kBatchParallelWork || p.batch % threads == 0);
+    // A batch of GEMMs too small to spread their tiles, or enough of them to come out even: one thread
+    // per GEMM. Otherwise one GEMM at a time, its tiles spread.
+    const bool batch_parallel = threads > 1 && p.batch > 1 && work * static_cast<double>(p.batch) >= kBatchParallelTotal &&
+                                (work < kParallelWork || p.batch % threads == 0 || p.batch >= 4 * threads);
     if (batch_parallel) {
         parallel_for(p.batch, [&](int64_t i) { gemm_one(P, job_for(i), false); });
     } else {
