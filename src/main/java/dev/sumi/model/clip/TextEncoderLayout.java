@@ -52,8 +52,9 @@ public final class TextEncoderLayout {
         long w = c.width();
         double inStd = Math.pow(w, -0.5) * Math.pow(2.0 * c.layers(), -0.5), outStd = Math.pow(w, -0.5), fcStd = Math.pow(2.0 * w, -0.5);
         p.tensor("positional_embedding", normal(0.01), c.maxPositions(), w);
-        p.tensor("text_projection", normal(Math.pow(w, -0.5)), w, c.projectionDim());
-        p.tensor("logit_scale", new Init.Constant(Math.log(1 / 0.07)));
+        // SD 2.x and SDXL files keep the projection (diffusers' SD 2.x conversion drops it). OpenCLIP's
+        // logit_scale scalar is not a text-encoder parameter: files may carry it and loaders skip it.
+        if (c.projectionDim() > 0) p.tensor("text_projection", normal(Math.pow(w, -0.5)), w, c.projectionDim());
         p.tensor("token_embedding.weight", normal(0.02), c.vocabSize(), w);
         p.norm("ln_final", w);
         for (int i = 0; i < c.layers(); i++) {

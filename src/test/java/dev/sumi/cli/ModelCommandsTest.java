@@ -1,0 +1,48 @@
+package dev.sumi.cli;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class ModelCommandsTest {
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void makeModelThenInspect() {
+        Path out = dir.resolve("tiny.safetensors");
+        CliTest.Run made = CliTest.run("make-model", "--arch", "tiny", "--seed", "3", "--out", out.toString());
+        assertEquals(0, made.exit(), made.err());
+        CliTest.Run again = CliTest.run("make-model", "--arch", "tiny", "--out", out.toString());
+        assertNotEquals(0, again.exit());
+        assertTrue(again.err().contains("exists (use --force to overwrite)"), again.err());
+
+        CliTest.Run table = CliTest.run("inspect", out.toString());
+        assertEquals(0, table.exit(), table.err());
+        assertTrue(table.out().contains("custom (SD 1.x topology)"), table.out());
+        assertTrue(table.out().contains("sshs_model_hash"), table.out());
+        CliTest.Run json = CliTest.run("inspect", "--json", "--no-hash", out.toString());
+        assertEquals(0, json.exit(), json.err());
+        assertTrue(json.out().strip().startsWith("{\"path\":") && json.out().contains("\"family\":\"custom (SD 1.x topology)\""), json.out());
+    }
+
+    @Test
+    void badFilesGiveOneLineAndNonZero() throws IOException {
+        Path truncated = Files.write(dir.resolve("broken.safetensors"), new byte[] {1, 2, 3});
+        CliTest.Run r = CliTest.run("inspect", truncated.toString());
+        assertNotEquals(0, r.exit());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+        assertTrue(r.err().startsWith("sumi: " + truncated), r.err());
+        CliTest.Run missing = CliTest.run("inspect", dir.resolve("nope.safetensors").toString());
+        assertNotEquals(0, missing.exit());
+        assertTrue(missing.err().contains("no such file"), missing.err());
+    }
+}
