@@ -2,6 +2,8 @@ package dev.sumi.cli;
 
 import dev.sumi.bench.GemmBench;
 import dev.sumi.bench.KernelBench;
+import dev.sumi.bench.OpenBench;
+import dev.sumi.util.Bytes;
 import dev.sumi.device.Device;
 import dev.sumi.tensor.DType;
 import picocli.CommandLine.Command;
@@ -12,7 +14,7 @@ import java.util.Locale;
 
 /** Throughput benchmarks (never timed tests). Without a subcommand: the GEMM benchmark. */
 @Command(name = "bench", description = "Benchmarks: GEMM throughput on the chosen device (more come with the ops and training).",
-        subcommands = {BenchCommand.Gemm.class, BenchCommand.Kernels.class})
+        subcommands = {BenchCommand.Gemm.class, BenchCommand.Kernels.class, BenchCommand.Open.class})
 public final class BenchCommand implements java.util.concurrent.Callable<Integer> {
 
     @Override
@@ -74,6 +76,38 @@ public final class BenchCommand implements java.util.concurrent.Callable<Integer
                         System.out.printf(Locale.ROOT, "  %-20s %-6s %10.3f %10.2f%n", r.op(), r.type(), r.ms(), r.gbPerSecond());
                     }
                 }
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "open", description = "Time and resident memory to open a checkpoint; with --load, to stream it onto a device.")
+    static final class Open implements java.util.concurrent.Callable<Integer> {
+        @picocli.CommandLine.Parameters(paramLabel = "FILE|FOLDER", description = "A checkpoint or diffusers folder.")
+        java.nio.file.Path path;
+
+        @Option(names = "--load", description = "Also load every tensor onto the device.")
+        boolean load;
+
+        @Option(names = "--dtype", defaultValue = "BF16", description = "Type the weights are loaded as (default ${DEFAULT-VALUE}).")
+        DType dtype;
+
+        @picocli.CommandLine.Mixin
+        DeviceOption device;
+
+        @Override
+        public Integer call() throws Exception {
+            Device d = load ? device.open() : null;
+            try {
+                OpenBench.Result r = OpenBench.run(path, d, dtype);
+                System.out.printf(Locale.ROOT, "open %s: %s, %d tensors in %.1f ms; resident memory %s -> %s%n", path, r.family(), r.tensors(),
+                        r.openMs(), Bytes.human(r.rssBefore()), Bytes.human(r.rssAfterOpen()));
+                if (d != null) {
+                    System.out.printf(Locale.ROOT, "load onto %s as %s: %s in %.0f ms (%.2f GB/s); resident memory %s%n", d.name(), dtype,
+                            Bytes.human(r.loadedBytes()), r.loadMs(), r.loadedBytes() / (r.loadMs() * 1e6), Bytes.human(r.rssAfterLoad()));
+                }
+            } finally {
+                if (d != null) d.close();
             }
             return 0;
         }

@@ -40,6 +40,9 @@ public final class InspectCommand implements Callable<Integer> {
     @Option(names = "--v-pred", description = "Treat the model as v-prediction (the weights cannot tell).")
     Boolean vPred;
 
+    @Option(names = "--ema", description = "Use the file's EMA copy of the UNet (checked for completeness).")
+    boolean ema;
+
     @Override
     public Integer call() throws Exception {
         Map<String, Object> report = new LinkedHashMap<>();
@@ -54,7 +57,7 @@ public final class InspectCommand implements Callable<Integer> {
                 }
             }
         }
-        try (Checkpoint c = Checkpoint.open(path, vPred)) {
+        try (Checkpoint c = Checkpoint.open(path, vPred, ema)) {
             checkpoint(report, c);
         }
         return print(report);

@@ -1,11 +1,11 @@
 package dev.sumi.device;
 
+import dev.sumi.util.AtomicFiles;
+
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
@@ -56,18 +56,8 @@ public final class NativeLibraries {
         Path dir = cacheRoot().resolve("native").resolve(hash);
         Path file = dir.resolve(fileName);
         if (Files.isRegularFile(file) && Files.size(file) == bytes.length) return file;
-        Files.createDirectories(dir);
-        Path tmp = Files.createTempFile(dir, fileName, ".tmp");
-        try {
-            Files.write(tmp, bytes);
-            try {
-                Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
-            }
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
+        // another sumi process may extract the same content at the same moment: both renames are whole files
+        AtomicFiles.write(file, bytes, true);
         return file;
     }
 }

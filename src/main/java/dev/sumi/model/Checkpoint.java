@@ -57,7 +57,18 @@ public final class Checkpoint implements AutoCloseable {
      * v-prediction (the weights cannot tell); null lets a sidecar .yaml or the scheduler config decide.
      */
     public static Checkpoint open(Path path, Boolean vPrediction) throws IOException {
-        if (Files.isDirectory(path)) return DiffusersFolder.open(path, vPrediction);
+        return open(path, vPrediction, false);
+    }
+
+    /**
+     * As {@link #open(Path, Boolean)}; with {@code useEma} the UNet's weights come from the file's EMA copy
+     * ({@code model_ema.*}, LDM's LitEma names: the module path with its dots removed).
+     */
+    public static Checkpoint open(Path path, Boolean vPrediction, boolean useEma) throws IOException {
+        if (Files.isDirectory(path)) {
+            if (useEma) throw new ModelFormatException(path + ": a diffusers folder has no EMA copy");
+            return DiffusersFolder.open(path, vPrediction);
+        }
         if (!Files.exists(path)) throw new ModelFormatException(path + ": no such file or folder");
         String name = path.getFileName().toString().toLowerCase(Locale.ROOT);
         if (name.endsWith(".ckpt") || name.endsWith(".pt") || name.endsWith(".pth") || name.endsWith(".bin")) {
@@ -77,12 +88,31 @@ public final class Checkpoint implements AutoCloseable {
                 refs.put(e.name(), new TensorRef(e.name(), e.shape(), List.of(new Part(file, e, KeyMap.Transform.IDENTITY))));
                 shapes.put(e.name(), e.shape());
             }
+            if (useEma) useEmaWeights(path, file, refs);
             ModelArchitecture arch = ArchitectureDetector.detect(shapes, file.metadata(), path.toString());
             Prediction p = Prediction.decide(path, vPrediction, arch.lineage());
             return new Checkpoint(path, Layout.SINGLE_FILE, List.of(file), refs, file.metadata(), arch, p, ema);
         } catch (RuntimeException e) {
             file.close();
             throw e;
+        }
+    }
+
+    private static void useEmaWeights(Path path, SafeTensorsFile file, Map<String, TensorRef> refs) {
+        if (file.tensors().stream().noneMatch(e -> e.name().startsWith(LdmComponent.EMA_PREFIX))) {
+            throw new ModelFormatException(path + ": --ema asked for, but the file has no EMA weights (model_ema.*)");
+        }
+        for (TensorRef r : List.copyOf(refs.values())) {
+            if (!r.ldmKey().startsWith(LdmComponent.UNET.prefix)) continue;
+            String ema = LdmComponent.EMA_PREFIX + r.ldmKey().substring("model.".length()).replace(".", "");
+            if (!file.contains(ema)) throw new ModelFormatException(path + ": the EMA copy lacks " + ema + " (for " + r.ldmKey() + ")");
+            try {
+                TensorEntry e = file.get(ema);
+                if (!java.util.Arrays.equals(e.shape(), r.shape())) throw new ModelFormatException(path + ": " + ema + " has another shape than " + r.ldmKey());
+                refs.put(r.ldmKey(), new TensorRef(r.ldmKey(), r.shape(), List.of(new Part(file, e, KeyMap.Transform.IDENTITY))));
+            } catch (SafeTensorsException ex) {
+                throw new ModelFormatException(ex.getMessage());
+            }
         }
     }
 

@@ -94,6 +94,31 @@ class CheckpointTest {
     }
 
     @Test
+    void emaWeightsAreIgnoredUnlessAskedFor() throws IOException {
+        Path p = dir.resolve("ema.safetensors");
+        SafeTensorsWriter w = new SafeTensorsWriter();
+        var specs = dev.sumi.model.unet.UNetLayout.parameters(dev.sumi.model.unet.UNetConfig.tiny(64));
+        for (var s : specs) {
+            w.addFloats(LdmComponent.UNET.prefix + s.name(), StoredType.F32, s.shape(), new float[(int) s.numel()]);
+            float[] ones = new float[(int) s.numel()];
+            Arrays.fill(ones, 1f);
+            w.addFloats("model_ema.diffusion_model" + s.name().replace(".", ""), StoredType.F32, s.shape(), ones);
+        }
+        w.metadata("sumi.unet.heads", "4");
+        w.write(p, false);
+        String key = LdmComponent.UNET.prefix + "out.2.bias";
+        try (Checkpoint c = Checkpoint.open(p, null)) {
+            assertEquals(specs.size(), c.emaTensors());
+            assertEquals(0f, c.files().getFirst().readFloats(c.tensors().get(key).parts().getFirst().entry())[0]);
+        }
+        try (Checkpoint c = Checkpoint.open(p, null, true)) {
+            assertEquals(1f, c.files().getFirst().readFloats(c.tensors().get(key).parts().getFirst().entry())[0]);
+        }
+        ModelFormatException e = assertThrows(ModelFormatException.class, () -> Checkpoint.open(tiny(), null, true));
+        assertTrue(e.getMessage().contains("no EMA weights"), e.getMessage());
+    }
+
+    @Test
     void picklesAreRefusedWithHowToConvert() throws IOException {
         Path ckpt = Files.writeString(dir.resolve("model.ckpt"), "PK");
         ModelFormatException e = assertThrows(ModelFormatException.class, () -> Checkpoint.open(ckpt, null));
