@@ -30,6 +30,7 @@ public final class Main implements Runnable {
     }
 
     public static int execute(String... args) {
+        debug = false;   // static so every subcommand sees it; reset for callers that run several commands in one JVM
         CommandLine cl = new CommandLine(new Main());
         cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
             cmd.getErr().println("sumi: " + oneLine(e));

@@ -41,6 +41,9 @@ class ModelCommandsTest {
         assertNotEquals(0, r.exit());
         assertEquals(1, r.err().strip().lines().count(), r.err());
         assertTrue(r.err().startsWith("sumi: " + truncated), r.err());
+        CliTest.Run debug = CliTest.run("--debug", "inspect", truncated.toString());
+        assertNotEquals(0, debug.exit());
+        assertTrue(debug.err().contains("\tat dev.sumi."), "--debug shows the stack trace: " + debug.err());
         CliTest.Run missing = CliTest.run("inspect", dir.resolve("nope.safetensors").toString());
         assertNotEquals(0, missing.exit());
         assertTrue(missing.err().contains("no such file"), missing.err());
