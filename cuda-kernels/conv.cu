@@ -43,20 +43,29 @@ __device__ __forceinline__ Conv2dGeometry make_geometry(int n, int c, int h, int
     return g;
 }
 
-// One thread per col element: col[n, (ci*K + kh)*K + kw, oh*Wo + ow] = x[n, ci, oh*S - PT + kh, ow*S - PL + kw].
+// One thread per (image, input channel, output pixel), Caffe's im2col: the index arithmetic is paid
+// once for the K*K entries the thread writes, and neighbouring threads write neighbouring pixels.
+// col[n, (ci*K + kh)*K + kw, oh*Wo + ow] = x[n, ci, oh*S - PT + kh, ow*S - PL + kw].
 template <class T>
 __device__ void im2col(T* col, const T* x, const Conv2dGeometry g) {
-    const int64_t total = g.n * g.col_batch_stride;
+    const int64_t total = g.n * g.c * g.p;
+    const T zero = from_float<T>(0.0f);
     for (int64_t i = global_thread_index(); i < total; i += grid_thread_count()) {
-        const int64_t img = i / g.col_batch_stride;
-        const int64_t rem = i - img * g.col_batch_stride;
-        const int64_t row = rem / g.p, pix = rem - row * g.p;
-        const int64_t ci = row / (g.k * g.k), kk = row - ci * g.k * g.k;
-        const int64_t kh = kk / g.k, kw = kk - kh * g.k;
+        const int64_t plane = i / g.p, pix = i - plane * g.p;   // plane = n * C + ci
+        const int64_t img = plane / g.c, ci = plane - img * g.c;
         const int64_t oh = pix / g.w_out, ow = pix - oh * g.w_out;
-        const int64_t ih = oh * g.stride - g.pad_top + kh, iw = ow * g.stride - g.pad_left + kw;
-        const bool inside = ih >= 0 && ih < g.h && iw >= 0 && iw < g.w;
-        col[i] = inside ? x[img * g.x_batch_stride + ci * g.x_channel_stride + ih * g.w + iw] : from_float<T>(0.0f);
+        const int64_t ih0 = oh * g.stride - g.pad_top, iw0 = ow * g.stride - g.pad_left;
+        const T* xp = x + plane * g.x_channel_stride;
+        T* cp = col + img * g.col_batch_stride + ci * g.k * g.k * g.p + pix;
+        for (int64_t kh = 0; kh < g.k; kh++) {
+            const int64_t ih = ih0 + kh;
+            const bool row_inside = ih >= 0 && ih < g.h;
+            for (int64_t kw = 0; kw < g.k; kw++) {
+                const int64_t iw = iw0 + kw;
+                *cp = row_inside && iw >= 0 && iw < g.w ? xp[ih * g.w + iw] : zero;
+                cp += g.p;
+            }
+        }
     }
 }
 
@@ -131,3 +140,38 @@ __device__ void bias_backward(G* dbias, const T* dout, int64_t n, int64_t channe
         sumi::conv::bias_backward(dbias, dout, n, channels, p);                                                            \
     }
 SUMI_FOR_EACH_FLOAT_TYPE(SUMI_CONV)
+
+// ---- benchmark comparison only (bench/ConvBench): the NHWC layout's im2col, not used by the ops ----
+// col: (N, Ho*Wo, K*K*C), x: (N, H, W, C); col[n, oh*Wo + ow, (kh*K + kw)*C + ci] = x[n, ih, iw, ci], 0 in
+// the padding. A row of col is K*K contiguous runs of C channels, so the GEMM's reduction runs along
+// memory and all images form one (N*P, R) matrix.
+namespace sumi::conv {
+template <class T>
+__device__ void im2col_nhwc(T* col, const T* x, const Conv2dGeometry g) {
+    const int64_t kk_count = g.k * g.k;
+    const int64_t total = g.n * g.p * kk_count;   // one thread per (image, pixel, kh, kw): a run of C channels
+    const T zero = from_float<T>(0.0f);
+    for (int64_t i = global_thread_index(); i < total; i += grid_thread_count()) {
+        const int64_t row = i / kk_count, kk = i - row * kk_count;   // row = n * P + pixel
+        const int64_t img = row / g.p, pix = row - img * g.p;
+        const int64_t kh = kk / g.k, kw = kk - kh * g.k;
+        const int64_t oh = pix / g.w_out, ow = pix - oh * g.w_out;
+        const int64_t ih = oh * g.stride - g.pad_top + kh, iw = ow * g.stride - g.pad_left + kw;
+        const bool inside = ih >= 0 && ih < g.h && iw >= 0 && iw < g.w;
+        T* cp = col + row * g.rows + kk * g.c;
+        if (inside) {
+            const T* xp = x + img * g.x_batch_stride + (ih * g.w + iw) * g.c;
+            for (int64_t ci = 0; ci < g.c; ci++) cp[ci] = xp[ci];
+        } else {
+            for (int64_t ci = 0; ci < g.c; ci++) cp[ci] = zero;
+        }
+    }
+}
+}  // namespace sumi::conv
+
+#define SUMI_CONV_NHWC(T, S)                                                                                               \
+    SUMI_KERNEL void conv2d_im2col_nhwc_##S(T* col, const T* x, int n, int c, int h, int w, int k, int stride,              \
+                                            int pad_top, int pad_left, int h_out, int w_out) {                             \
+        sumi::conv::im2col_nhwc(col, x, sumi::conv::make_geometry(n, c, h, w, k, stride, pad_top, pad_left, h_out, w_out)); \
+    }
+SUMI_FOR_EACH_FLOAT_TYPE(SUMI_CONV_NHWC)

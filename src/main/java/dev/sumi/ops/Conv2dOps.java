@@ -147,9 +147,9 @@ public final class Conv2dOps {
 
     /** Fills the start of the workspace with col (N, R, P) of {@code x} (N images of p). */
     private static Tensor im2col(DeviceBuffer workspace, Tensor x, Conv2dParams p, DType t) {
-        long n = colElements(p);
+        long n = colElements(p), threads = (long) p.n() * p.cin() * p.pixelsOut();   // each writes K*K entries
         Tensor col = Tensor.wrap(workspace.slice(0, n * t.byteSize), t, p.n(), p.patchSize(), p.pixelsOut());
-        x.device().launch("conv2d_im2col_" + t.kernelSuffix(), Launch.flatGrid(n), Dim3.of(Launch.BLOCK), 0,
+        x.device().launch("conv2d_im2col_" + t.kernelSuffix(), Launch.flatGrid(threads), Dim3.of(Launch.BLOCK), 0,
                 col, x, p.n(), p.cin(), p.h(), p.w(), p.k(), p.stride(), p.padTop(), p.padLeft(), p.hOut(), p.wOut());
         return col;
     }
