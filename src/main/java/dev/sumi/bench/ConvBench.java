@@ -1,5 +1,6 @@
 package dev.sumi.bench;
 
+import dev.sumi.device.CudaDevice;
 import dev.sumi.device.Device;
 import dev.sumi.device.DeviceBuffer;
 import dev.sumi.device.Dim3;
@@ -23,7 +24,8 @@ import java.util.Locale;
  * images; im2col kernel {@code conv2d_im2col_nhwc_*}, which exists only for this comparison). Medians of
  * {@code reps} runs, each between two {@link Device#synchronize()} calls; the operands hold the byte 0x3c.
  *
- * <p>{@code java -cp target/classes:... dev.sumi.bench.ConvBench [reps]} runs the SD-like shapes on the host device.
+ * <p>{@code java -cp target/classes:... dev.sumi.bench.ConvBench [reps] [host|cuda]} runs the SD-like shapes
+ * on the host device (default) or the first GPU.
  */
 public final class ConvBench {
     private ConvBench() {}
@@ -117,7 +119,8 @@ public final class ConvBench {
                 Conv2dParams.same3x3(1, 320, 32, 32, 320),
                 Conv2dParams.down3x3(1, 320, 32, 32, 320),
                 Conv2dParams.same3x3(1, 128, 64, 64, 128));
-        try (Device d = HostDevice.open()) {
+        boolean cuda = args.length > 1 && args[1].equals("cuda");
+        try (Device d = cuda ? CudaDevice.open(0) : HostDevice.open()) {
             System.out.println("conv2d im2col + GEMM on " + d.name() + " (median of " + reps + ")");
             for (DType t : new DType[] {DType.F32, DType.BF16}) {
                 for (Conv2dParams p : shapes) {
