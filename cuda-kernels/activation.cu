@@ -75,8 +75,6 @@ __device__ void geglu_backward(T* dinp, const T* dout, const T* inp, int64_t row
 
 }  // namespace sumi::activation
 
-using sumi::activation::Kind;
-
 #define SUMI_ACTIVATION_KIND(T, S, NAME, K)                                                                           \
     /* out, inp: (n) */                                                                                               \
     SUMI_KERNEL void NAME##_forward_##S(T* out, const T* inp, int64_t n) { sumi::activation::forward<K>(out, inp, n); } \
@@ -85,9 +83,9 @@ using sumi::activation::Kind;
         sumi::activation::backward<K>(dinp, dout, inp, n);                                                            \
     }
 #define SUMI_ACTIVATION(T, S)                                                                                         \
-    SUMI_ACTIVATION_KIND(T, S, silu, Kind::Silu)                                                                      \
-    SUMI_ACTIVATION_KIND(T, S, gelu, Kind::Gelu)                                                                      \
-    SUMI_ACTIVATION_KIND(T, S, quick_gelu, Kind::QuickGelu)                                                           \
+    SUMI_ACTIVATION_KIND(T, S, silu, sumi::activation::Kind::Silu)                                                                      \
+    SUMI_ACTIVATION_KIND(T, S, gelu, sumi::activation::Kind::Gelu)                                                                      \
+    SUMI_ACTIVATION_KIND(T, S, quick_gelu, sumi::activation::Kind::QuickGelu)                                                           \
     /* out: (rows, F); inp: (rows, 2F), value half first, gate half second; out must not overlap inp */               \
     SUMI_KERNEL void geglu_forward_##S(T* out, const T* inp, int64_t rows, int F) {                                    \
         sumi::activation::geglu_forward(out, inp, rows, F);                                                           \
