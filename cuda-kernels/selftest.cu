@@ -55,3 +55,15 @@ SUMI_KERNEL void selftest_divergent_barrier(int* out) {
     else __syncthreads();
     out[threadIdx.x] = 1;
 }
+
+// out, in: (n); each block reverses its blockDim.x-element slice (blockDim.x <= 1024) through a 4 KiB
+// static __shared__ array. On the host, static shared memory is thread-local storage of the library:
+// this kernel keeps that storage large enough that a TLS model needing the static TLS reserve fails to load.
+SUMI_KERNEL void selftest_reverse_blocks_static(float* out, const float* in, int64_t n) {
+    __shared__ float tile[1024];
+    const int64_t base = static_cast<int64_t>(blockIdx.x) * blockDim.x;
+    const int64_t count = n - base < blockDim.x ? n - base : blockDim.x;
+    if (threadIdx.x < count) tile[threadIdx.x] = in[base + threadIdx.x];
+    __syncthreads();
+    if (threadIdx.x < count) out[base + threadIdx.x] = tile[count - 1 - threadIdx.x];
+}

@@ -40,13 +40,17 @@ struct dim3 {
     constexpr dim3(unsigned int x_, unsigned int y_ = 1, unsigned int z_ = 1) : x(x_), y(y_), z(z_) {}
 };
 
-// Read in every kernel's inner loop, so: __thread (plain-old-data TLS, no C++ init-guard calls) and
-// initial-exec (one %fs-relative load; 48 bytes fit the static TLS surplus a dlopen'd library gets).
+// Read in every kernel's inner loop, so __thread: plain-old-data TLS, no C++ init-guard calls. Not the
+// initial-exec model: one initial-exec access anywhere puts the library's whole TLS block (every
+// __shared__ array of every kernel) into the small static-TLS reserve glibc keeps for dlopen'd
+// libraries, and loading fails ("cannot allocate memory in static TLS block") once kernels share a
+// few hundred bytes. scripts/build-kernels compiles with TLS descriptors (-mtls-dialect=gnu2) on
+// x86-64, which keeps access nearly as cheap.
 // blockDim and gridDim are uint3 rather than dim3 here: kernels only read their x, y and z.
-extern __thread uint3 threadIdx __attribute__((tls_model("initial-exec")));
-extern __thread uint3 blockIdx __attribute__((tls_model("initial-exec")));
-extern __thread uint3 blockDim __attribute__((tls_model("initial-exec")));
-extern __thread uint3 gridDim __attribute__((tls_model("initial-exec")));
+extern __thread uint3 threadIdx;
+extern __thread uint3 blockIdx;
+extern __thread uint3 blockDim;
+extern __thread uint3 gridDim;
 constexpr int warpSize = 32;
 
 namespace sumi::host {

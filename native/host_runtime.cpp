@@ -23,10 +23,10 @@
 #include "host_registry.h"
 #include "sumi_host.h"
 
-__thread uint3 threadIdx __attribute__((tls_model("initial-exec")));
-__thread uint3 blockIdx __attribute__((tls_model("initial-exec")));
-__thread uint3 blockDim __attribute__((tls_model("initial-exec")));
-__thread uint3 gridDim __attribute__((tls_model("initial-exec")));
+__thread uint3 threadIdx;
+__thread uint3 blockIdx;
+__thread uint3 blockDim;
+__thread uint3 gridDim;
 
 namespace sumi::host {
 
@@ -201,8 +201,8 @@ struct BlockRunner {
     }
 };
 
-// initial-exec: read on every barrier and shuffle; 8 bytes of static TLS
-__thread BlockRunner* tl_runner __attribute__((tls_model("initial-exec"))) = nullptr;
+// read on every barrier and shuffle (see cuda_host.h for why no TLS model is forced)
+__thread BlockRunner* tl_runner = nullptr;
 
 BlockRunner& runner() {
     thread_local std::unique_ptr<BlockRunner> r;

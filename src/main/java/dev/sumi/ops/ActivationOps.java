@@ -28,27 +28,27 @@ public final class ActivationOps {
     /** out[i] = act(x[i]); out may be x. */
     public static void forward(Kind k, Tensor out, Tensor x) {
         String op = k.kernel + "_forward";
-        Check.sameFloatType(op, x, out);
-        Check.numel(op, "out", out, x.numel());
+        Checks.sameFloatType(op, x, out);
+        Checks.numel(op, "out", out, x.numel());
         launchFlat(op + "_" + x.dtype().kernelSuffix(), x, x.numel(), out, x, x.numel());
     }
 
     /** dx[i] = dout[i] * act'(x[i]); dx may be dout. */
     public static void backward(Kind k, Tensor dx, Tensor dout, Tensor x) {
         String op = k.kernel + "_backward";
-        Check.sameFloatType(op, x, dx, dout);
-        Check.numel(op, "dx", dx, x.numel());
-        Check.numel(op, "dout", dout, x.numel());
+        Checks.sameFloatType(op, x, dx, dout);
+        Checks.numel(op, "dx", dx, x.numel());
+        Checks.numel(op, "dout", dout, x.numel());
         launchFlat(op + "_" + x.dtype().kernelSuffix(), x, x.numel(), dx, dout, x, x.numel());
     }
 
     /** out (rows, F) = x[:, :F] * gelu(x[:, F:]) for x (rows, 2F): diffusers' GEGLU after its projection; out must not overlap x. */
     public static void geglu(Tensor out, Tensor x) {
         String op = "geglu";
-        Check.sameFloatType(op, x, out);
+        Checks.sameFloatType(op, x, out);
         int F = halfWidth(op, x);
         long rows = F == 0 ? 0 : x.numel() / (2L * F);
-        Check.numel(op, "out", out, rows * F);
+        Checks.numel(op, "out", out, rows * F);
         if (out.shape().rank() < 1 || out.shape().dim(-1) != F) throw new IllegalArgumentException(op + ": out is " + out.shape() + ", its last dimension must be " + F);
         launchFlat("geglu_forward_" + x.dtype().kernelSuffix(), x, rows * F, out, x, rows, F);
     }
@@ -56,17 +56,17 @@ public final class ActivationOps {
     /** dx (=, rows x 2F) from dout (rows, F) and x. */
     public static void gegluBackward(Tensor dx, Tensor dout, Tensor x) {
         String op = "gegluBackward";
-        Check.sameFloatType(op, x, dx, dout);
+        Checks.sameFloatType(op, x, dx, dout);
         int F = halfWidth(op, x);
         long rows = F == 0 ? 0 : x.numel() / (2L * F);
-        Check.numel(op, "dx", dx, x.numel());
-        Check.numel(op, "dout", dout, rows * F);
+        Checks.numel(op, "dx", dx, x.numel());
+        Checks.numel(op, "dout", dout, rows * F);
         launchFlat("geglu_backward_" + x.dtype().kernelSuffix(), x, rows * F, dx, dout, x, rows, F);
     }
 
     private static int halfWidth(String op, Tensor x) {
         if (x.shape().rank() < 1 || x.shape().dim(-1) % 2 != 0) throw new IllegalArgumentException(op + ": x's last dimension must be even, x is " + x.shape());
-        return Check.toInt(op, "F", x.shape().dim(-1) / 2);
+        return Checks.toInt(op, "F", x.shape().dim(-1) / 2);
     }
 
     private static void launchFlat(String kernel, Tensor on, long n, Object... args) {

@@ -45,4 +45,22 @@ final class Checks {
         }
         return Math.toIntExact(t.numel() / features);
     }
+
+    /** All tensors float, of first's dtype, on first's device. */
+    static void sameFloatType(String op, Tensor first, Tensor... rest) {
+        if (!first.dtype().isFloatingPoint()) throw new IllegalArgumentException(op + ": " + first.dtype() + " is not a floating-point type");
+        for (Tensor t : rest) {
+            if (t.dtype() != first.dtype()) throw new IllegalArgumentException(op + ": mixed dtypes " + first.dtype() + " and " + t.dtype());
+        }
+        sameDevice(op, first, rest);
+    }
+
+    static void numel(String op, String name, Tensor t, long n) {
+        if (t.numel() != n) throw new IllegalArgumentException(op + ": " + name + " has " + t.numel() + " elements, expected " + n);
+    }
+
+    static int toInt(String op, String what, long v) {
+        if (v > Integer.MAX_VALUE) throw new IllegalArgumentException(op + ": " + what + " = " + v + " is too large");
+        return (int) v;
+    }
 }

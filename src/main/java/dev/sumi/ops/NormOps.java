@@ -27,8 +27,8 @@ public final class NormOps {
                                         int groups, float eps, boolean silu) {
         String op = "groupnormForward";
         GroupDims d = GroupDims.of(op, x, groups);
-        Check.sameFloatType(op, x, out, gamma, beta);
-        Check.shape(op, "out", out, x.shape().dims());
+        Checks.sameFloatType(op, x, out, gamma, beta);
+        Checks.shape(op, "out", out, x.shape().dims());
         d.checkParams(op, gamma, beta);
         d.checkStats(op, mean, rstd);
         if (x.numel() == 0) return;
@@ -44,9 +44,9 @@ public final class NormOps {
                                          Tensor mean, Tensor rstd, int groups, boolean silu) {
         String op = "groupnormBackward";
         GroupDims d = GroupDims.of(op, x, groups);
-        Check.sameFloatType(op, x, dx, dgamma, dbeta, dout, gamma, beta);
-        Check.shape(op, "dx", dx, x.shape().dims());
-        Check.shape(op, "dout", dout, x.shape().dims());
+        Checks.sameFloatType(op, x, dx, dgamma, dbeta, dout, gamma, beta);
+        Checks.shape(op, "dx", dx, x.shape().dims());
+        Checks.shape(op, "dout", dout, x.shape().dims());
         d.checkParams(op, gamma, beta);
         d.checkParams(op, dgamma, dbeta);
         d.checkStats(op, mean, rstd);
@@ -61,11 +61,11 @@ public final class NormOps {
     /** out = weight * (x - mean) * rstd + bias over the last dimension C of x; mean, rstd: F32, numel / C elements. */
     public static void layernormForward(Tensor out, Tensor mean, Tensor rstd, Tensor x, Tensor weight, Tensor bias, float eps) {
         String op = "layernormForward";
-        Check.sameFloatType(op, x, out, weight, bias);
-        Check.shape(op, "out", out, x.shape().dims());
+        Checks.sameFloatType(op, x, out, weight, bias);
+        Checks.shape(op, "out", out, x.shape().dims());
         int C = lastDim(op, x), rows = rows(op, x, C);
-        Check.shape(op, "weight", weight, C);
-        Check.shape(op, "bias", bias, C);
+        Checks.shape(op, "weight", weight, C);
+        Checks.shape(op, "bias", bias, C);
         stats(op, x, mean, rstd, rows);
         if (x.numel() == 0) return;
         x.device().launch("layernorm_forward_" + x.dtype().kernelSuffix(), Dim3.of(rows), Launch.rowBlock(C), 0,
@@ -76,11 +76,11 @@ public final class NormOps {
     public static void layernormBackward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight,
                                          Tensor mean, Tensor rstd) {
         String op = "layernormBackward";
-        Check.sameFloatType(op, x, dx, dweight, dbias, dout, weight);
-        Check.shape(op, "dx", dx, x.shape().dims());
-        Check.shape(op, "dout", dout, x.shape().dims());
+        Checks.sameFloatType(op, x, dx, dweight, dbias, dout, weight);
+        Checks.shape(op, "dx", dx, x.shape().dims());
+        Checks.shape(op, "dout", dout, x.shape().dims());
         int C = lastDim(op, x), rows = rows(op, x, C);
-        for (Tensor t : new Tensor[] {weight, dweight, dbias}) Check.shape(op, "weight/dweight/dbias", t, C);
+        for (Tensor t : new Tensor[] {weight, dweight, dbias}) Checks.shape(op, "weight/dweight/dbias", t, C);
         stats(op, x, mean, rstd, rows);
         if (x.numel() == 0) return;
         String s = x.dtype().kernelSuffix();
@@ -92,20 +92,20 @@ public final class NormOps {
 
     private static int lastDim(String op, Tensor x) {
         if (x.shape().rank() < 1) throw new IllegalArgumentException(op + ": x must have a last dimension");
-        return Check.toInt(op, "C", x.shape().dim(-1));
+        return Checks.toInt(op, "C", x.shape().dim(-1));
     }
 
     private static int rows(String op, Tensor x, int C) {
-        return Check.toInt(op, "rows", C == 0 ? 0 : x.numel() / C);
+        return Checks.toInt(op, "rows", C == 0 ? 0 : x.numel() / C);
     }
 
     private static void stats(String op, Tensor x, Tensor mean, Tensor rstd, long n) {
-        Check.type(op, "mean", mean, DType.F32);
-        Check.type(op, "rstd", rstd, DType.F32);
-        Check.numel(op, "mean", mean, n);
-        Check.numel(op, "rstd", rstd, n);
-        Check.sameDevice(op, x, mean);
-        Check.sameDevice(op, x, rstd);
+        Checks.dtype(op, "mean", mean, DType.F32);
+        Checks.dtype(op, "rstd", rstd, DType.F32);
+        Checks.numel(op, "mean", mean, n);
+        Checks.numel(op, "rstd", rstd, n);
+        Checks.sameDevice(op, x, mean);
+        Checks.sameDevice(op, x, rstd);
     }
 
     /** N, C and HW (product of the spatial dims) of an (N, C, *spatial) tensor split into groups. */
@@ -118,8 +118,8 @@ public final class NormOps {
             if (groups <= 0 || dims[1] % groups != 0) {
                 throw new IllegalArgumentException(op + ": " + dims[1] + " channels do not split into " + groups + " groups");
             }
-            GroupDims d = new GroupDims(Check.toInt(op, "N", dims[0]), Check.toInt(op, "C", dims[1]), Check.toInt(op, "HW", hw), groups);
-            Check.toInt(op, "N * groups", (long) d.N * groups);
+            GroupDims d = new GroupDims(Checks.toInt(op, "N", dims[0]), Checks.toInt(op, "C", dims[1]), Checks.toInt(op, "HW", hw), groups);
+            Checks.toInt(op, "N * groups", (long) d.N * groups);
             return d;
         }
 
@@ -128,14 +128,14 @@ public final class NormOps {
         }
 
         void checkParams(String op, Tensor a, Tensor b) {
-            Check.shape(op, "gamma/beta", a, C);
-            Check.shape(op, "gamma/beta", b, C);
+            Checks.shape(op, "gamma/beta", a, C);
+            Checks.shape(op, "gamma/beta", b, C);
         }
 
         void checkStats(String op, Tensor mean, Tensor rstd) {
             for (Tensor t : new Tensor[] {mean, rstd}) {
-                Check.type(op, "mean/rstd", t, DType.F32);
-                Check.numel(op, "mean/rstd", t, (long) N * groups);
+                Checks.dtype(op, "mean/rstd", t, DType.F32);
+                Checks.numel(op, "mean/rstd", t, (long) N * groups);
             }
         }
     }

@@ -16,27 +16,27 @@ public final class ShapeOps {
     /** out (N, C, 2H, 2W) = x (N, C, H, W) with every pixel repeated 2x2 (nn.Upsample(scale_factor=2, mode="nearest")). */
     public static void upsampleNearest2x(Tensor out, Tensor x) {
         String op = "upsampleNearest2x";
-        Check.sameFloatType(op, x, out);
+        Checks.sameFloatType(op, x, out);
         long[] d = nchw(op, x);
-        Check.shape(op, "out", out, d[0], d[1], 2 * d[2], 2 * d[3]);
+        Checks.shape(op, "out", out, d[0], d[1], 2 * d[2], 2 * d[3]);
         launchFlat("upsample_nearest2x_forward_" + x.dtype().kernelSuffix(), x, out.numel(),
-                out, x, d[0] * d[1], Check.toInt(op, "H", d[2]), Check.toInt(op, "W", d[3]));
+                out, x, d[0] * d[1], Checks.toInt(op, "H", d[2]), Checks.toInt(op, "W", d[3]));
     }
 
     /** dx (=, N x C x H x W) = the sum of each pixel's 2x2 children in dout (N, C, 2H, 2W), in float. */
     public static void upsampleNearest2xBackward(Tensor dx, Tensor dout) {
         String op = "upsampleNearest2xBackward";
-        Check.sameFloatType(op, dx, dout);
+        Checks.sameFloatType(op, dx, dout);
         long[] d = nchw(op, dx);
-        Check.shape(op, "dout", dout, d[0], d[1], 2 * d[2], 2 * d[3]);
+        Checks.shape(op, "dout", dout, d[0], d[1], 2 * d[2], 2 * d[3]);
         launchFlat("upsample_nearest2x_backward_" + dx.dtype().kernelSuffix(), dx, dx.numel(),
-                dx, dout, d[0] * d[1], Check.toInt(op, "H", d[2]), Check.toInt(op, "W", d[3]));
+                dx, dout, d[0] * d[1], Checks.toInt(op, "H", d[2]), Checks.toInt(op, "W", d[3]));
     }
 
     /** out (N, Ca + Cb, *spatial) = torch.cat([a, b], dim=1) for a (N, Ca, *spatial), b (N, Cb, *spatial). */
     public static void concatChannels(Tensor out, Tensor a, Tensor b) {
         String op = "concatChannels";
-        Check.sameFloatType(op, out, a, b);
+        Checks.sameFloatType(op, out, a, b);
         int[] d = concatDims(op, out, a, b);
         launchFlat("concat_channels_forward_" + out.dtype().kernelSuffix(), out, out.numel(), out, a, b, d[0], d[1], d[2], (long) d[3]);
     }
@@ -44,7 +44,7 @@ public final class ShapeOps {
     /** da (=) and db (=): the channel ranges [0, Ca) and [Ca, Ca + Cb) of dout. */
     public static void concatChannelsBackward(Tensor da, Tensor db, Tensor dout) {
         String op = "concatChannelsBackward";
-        Check.sameFloatType(op, dout, da, db);
+        Checks.sameFloatType(op, dout, da, db);
         int[] d = concatDims(op, dout, da, db);
         launchFlat("concat_channels_backward_" + dout.dtype().kernelSuffix(), dout, dout.numel(), da, db, dout, d[0], d[1], d[2], (long) d[3]);
     }
@@ -60,11 +60,11 @@ public final class ShapeOps {
      */
     public static void timestepEmbedding(Tensor out, Tensor t, boolean flipSinToCos, float downscaleFreqShift, float maxPeriod) {
         String op = "timestepEmbedding";
-        Check.type(op, "t", t, DType.F32);
-        Check.sameFloatType(op, out);
-        Check.sameDevice(op, out, t);
+        Checks.dtype(op, "t", t, DType.F32);
+        Checks.sameFloatType(op, out);
+        Checks.sameDevice(op, out, t);
         if (out.shape().rank() != 2 || out.shape().dim(0) != t.numel()) throw new IllegalArgumentException(op + ": out is " + out.shape() + ", expected (" + t.numel() + ", dim)");
-        int N = Check.toInt(op, "N", t.numel()), dim = Check.toInt(op, "dim", out.shape().dim(1));
+        int N = Checks.toInt(op, "N", t.numel()), dim = Checks.toInt(op, "dim", out.shape().dim(1));
         if (dim / 2 - downscaleFreqShift == 0 && dim >= 2) throw new IllegalArgumentException(op + ": half - downscaleFreqShift is 0");
         launchFlat("timestep_embedding_" + out.dtype().kernelSuffix(), out, out.numel(),
                 out, t, N, dim, flipSinToCos ? 1 : 0, downscaleFreqShift, (float) -Math.log(maxPeriod));
@@ -76,9 +76,9 @@ public final class ShapeOps {
      */
     public static void embedding(Tensor out, Tensor ids, Tensor tok, Tensor pos) {
         String op = "embedding";
-        Check.sameFloatType(op, out, tok, pos);
+        Checks.sameFloatType(op, out, tok, pos);
         int[] d = embeddingDims(op, ids, tok, pos);
-        Check.shape(op, "out", out, d[0], d[1], d[2]);
+        Checks.shape(op, "out", out, d[0], d[1], d[2]);
         launchFlat("embedding_forward_" + out.dtype().kernelSuffix(), out, out.numel(), out, ids, tok, pos, d[0], d[1], d[2], d[3]);
     }
 
@@ -89,9 +89,9 @@ public final class ShapeOps {
      */
     public static void embeddingBackward(Tensor dtok, Tensor dpos, Tensor dout, Tensor ids) {
         String op = "embeddingBackward";
-        Check.sameFloatType(op, dout, dtok, dpos);
+        Checks.sameFloatType(op, dout, dtok, dpos);
         int[] d = embeddingDims(op, ids, dtok, dpos);
-        Check.shape(op, "dout", dout, d[0], d[1], d[2]);
+        Checks.shape(op, "dout", dout, d[0], d[1], d[2]);
         if (dout.numel() == 0) return;
         String s = dout.dtype().kernelSuffix();
         dout.device().launch("embedding_backward_tokens_" + s, Launch.flatGrid(d[2]), Dim3.of(Launch.BLOCK), 0,
@@ -101,16 +101,16 @@ public final class ShapeOps {
 
     /** {B, T, C, V}, checking ids (B, T) I32, tok (V, C), pos (P >= T, C). */
     private static int[] embeddingDims(String op, Tensor ids, Tensor tok, Tensor pos) {
-        Check.type(op, "ids", ids, DType.I32);
-        Check.sameDevice(op, tok, ids);
+        Checks.dtype(op, "ids", ids, DType.I32);
+        Checks.sameDevice(op, tok, ids);
         if (ids.shape().rank() != 2) throw new IllegalArgumentException(op + ": ids must be (B, T), not " + ids.shape());
         if (tok.shape().rank() != 2 || pos.shape().rank() != 2 || tok.shape().dim(1) != pos.shape().dim(1)) {
             throw new IllegalArgumentException(op + ": tables must be (V, C) and (P, C), not " + tok.shape() + " and " + pos.shape());
         }
         if (pos.shape().dim(0) < ids.shape().dim(1)) throw new IllegalArgumentException(op + ": " + ids.shape().dim(1) + " tokens, " + pos.shape().dim(0) + " positions");
-        int B = Check.toInt(op, "B", ids.shape().dim(0)), T = Check.toInt(op, "T", ids.shape().dim(1));
-        Check.toInt(op, "B * T", (long) B * T);
-        return new int[] {B, T, Check.toInt(op, "C", tok.shape().dim(1)), Check.toInt(op, "V", tok.shape().dim(0))};
+        int B = Checks.toInt(op, "B", ids.shape().dim(0)), T = Checks.toInt(op, "T", ids.shape().dim(1));
+        Checks.toInt(op, "B * T", (long) B * T);
+        return new int[] {B, T, Checks.toInt(op, "C", tok.shape().dim(1)), Checks.toInt(op, "V", tok.shape().dim(0))};
     }
 
     private static long[] nchw(String op, Tensor x) {
@@ -129,7 +129,7 @@ public final class ShapeOps {
             if (da[i] != o[i] || db[i] != o[i]) throw new IllegalArgumentException(op + ": spatial dims differ: " + a.shape() + ", " + b.shape() + ", " + out.shape());
             hw = Math.multiplyExact(hw, o[i]);
         }
-        return new int[] {Check.toInt(op, "N", o[0]), Check.toInt(op, "Ca", da[1]), Check.toInt(op, "Cb", db[1]), Check.toInt(op, "HW", hw)};
+        return new int[] {Checks.toInt(op, "N", o[0]), Checks.toInt(op, "Ca", da[1]), Checks.toInt(op, "Cb", db[1]), Checks.toInt(op, "HW", hw)};
     }
 
     private static void launchFlat(String kernel, Tensor on, long n, Object... args) {

@@ -64,11 +64,15 @@ public abstract class ExecutionModelContract {
         float[] x = new float[n];
         for (int i = 0; i < n; i++) x[i] = i;
         try (Tensor in = Tensor.fromFloats(device(), DType.F32, x, n); Tensor out = Tensor.allocate(device(), DType.F32, n)) {
-            device().launch("selftest_reverse_blocks", Dim3.of((n + block - 1) / block), Dim3.of(block), block * 4, out, in, (long) n);
-            float[] o = out.toFloats();
-            for (int i = 0; i < n; i++) {
-                int base = i / block * block, count = Math.min(block, n - base);
-                assertEquals(base + count - 1 - (i - base), o[i], "element " + i);
+            for (String kernel : new String[] {"selftest_reverse_blocks", "selftest_reverse_blocks_static"}) {
+                device().memset(out.buffer(), (byte) 0);
+                int shared = kernel.endsWith("static") ? 0 : block * 4;
+                device().launch(kernel, Dim3.of((n + block - 1) / block), Dim3.of(block), shared, out, in, (long) n);
+                float[] o = out.toFloats();
+                for (int i = 0; i < n; i++) {
+                    int base = i / block * block, count = Math.min(block, n - base);
+                    assertEquals(base + count - 1 - (i - base), o[i], kernel + " element " + i);
+                }
             }
         }
     }
