@@ -14,7 +14,9 @@
 // The steps read the status on the device (no host round trip): a set nonfinite flag skips the
 // step (params and state untouched, as a loss scaler wants); otherwise the gradient is multiplied by
 // grad_scale = inv_loss_scale * min(1, max_norm / (sqrt(sumsq) + 1e-6)) (no clipping when max_norm <= 0).
-// Bias corrections 1 - beta^t are computed on the host (in double) and passed in.
+// Bias corrections 1 - beta^t and the complements 1 - beta are computed on the host (in double, from
+// the double hyperparameters) and passed in: 1.0f - beta in float would cancel (0.999f is 1.3e-8 off
+// 0.999, so 1 - 0.999f is 1.3e-5 off 0.001, and v drifts from PyTorch's by that much; GoldenOpsTest).
 // Everything is written in place (=): params, m, v. Grads are only read.
 #include "common.cuh"
 
@@ -78,8 +80,8 @@ __device__ __forceinline__ float grad_scale(const float* sumsq, float inv_loss_s
 }
 
 __device__ void adamw(const MultiTensorEntry* table, const float* sumsq, const int* nonfinite, int tensors,
-                      float lr, float beta1, float beta2, float eps, float bias_correction1, float bias_correction2,
-                      float inv_loss_scale, float max_norm) {
+                      float lr, float beta1, float beta2, float one_minus_beta1, float one_minus_beta2, float eps,
+                      float bias_correction1, float bias_correction2, float inv_loss_scale, float max_norm) {
     if (*nonfinite) return;
     const MultiTensorEntry& e = entry_of_block(table, tensors);
     int64_t begin, end;
@@ -89,8 +91,8 @@ __device__ void adamw(const MultiTensorEntry* table, const float* sumsq, const i
     const float decay = 1.0f - step_lr * e.weight_decay;
     for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
         const float g = e.grad[i] * scale;
-        const float m = beta1 * e.m[i] + (1.0f - beta1) * g;
-        const float v = beta2 * e.v[i] + (1.0f - beta2) * g * g;
+        const float m = beta1 * e.m[i] + one_minus_beta1 * g;
+        const float v = beta2 * e.v[i] + one_minus_beta2 * g * g;
         e.m[i] = m;
         e.v[i] = v;
         const float m_hat = m / bias_correction1;
@@ -100,7 +102,8 @@ __device__ void adamw(const MultiTensorEntry* table, const float* sumsq, const i
 }
 
 __device__ void lion(const MultiTensorEntry* table, const float* sumsq, const int* nonfinite, int tensors,
-                     float lr, float beta1, float beta2, float inv_loss_scale, float max_norm) {
+                     float lr, float beta1, float beta2, float one_minus_beta1, float one_minus_beta2,
+                     float inv_loss_scale, float max_norm) {
     if (*nonfinite) return;
     const MultiTensorEntry& e = entry_of_block(table, tensors);
     int64_t begin, end;
@@ -111,10 +114,10 @@ __device__ void lion(const MultiTensorEntry* table, const float* sumsq, const in
     for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
         const float g = e.grad[i] * scale;
         const float m = e.m[i];
-        const float c = beta1 * m + (1.0f - beta1) * g;
+        const float c = beta1 * m + one_minus_beta1 * g;
         const float sign = c > 0.0f ? 1.0f : (c < 0.0f ? -1.0f : 0.0f);
         e.param[i] = e.param[i] * decay - step_lr * sign;
-        e.m[i] = beta2 * m + (1.0f - beta2) * g;
+        e.m[i] = beta2 * m + one_minus_beta2 * g;
     }
 }
 
@@ -130,14 +133,15 @@ SUMI_KERNEL void multi_grad_norm_squared(float* sumsq, int* nonfinite, const Mul
 
 // table: (tensors) entries, params/m/v updated in place; sumsq, nonfinite: (1) status of the last norm launch
 SUMI_KERNEL void multi_adamw_step(const MultiTensorEntry* table, const float* sumsq, const int* nonfinite, int tensors,
-                                  float lr, float beta1, float beta2, float eps, float bias_correction1, float bias_correction2,
-                                  float inv_loss_scale, float max_norm) {
-    sumi::optimizer::adamw(table, sumsq, nonfinite, tensors, lr, beta1, beta2, eps, bias_correction1, bias_correction2,
-                           inv_loss_scale, max_norm);
+                                  float lr, float beta1, float beta2, float one_minus_beta1, float one_minus_beta2, float eps,
+                                  float bias_correction1, float bias_correction2, float inv_loss_scale, float max_norm) {
+    sumi::optimizer::adamw(table, sumsq, nonfinite, tensors, lr, beta1, beta2, one_minus_beta1, one_minus_beta2, eps,
+                           bias_correction1, bias_correction2, inv_loss_scale, max_norm);
 }
 
 // table: (tensors) entries, params/m updated in place; sumsq, nonfinite: (1) status of the last norm launch
 SUMI_KERNEL void multi_lion_step(const MultiTensorEntry* table, const float* sumsq, const int* nonfinite, int tensors,
-                                 float lr, float beta1, float beta2, float inv_loss_scale, float max_norm) {
-    sumi::optimizer::lion(table, sumsq, nonfinite, tensors, lr, beta1, beta2, inv_loss_scale, max_norm);
+                                 float lr, float beta1, float beta2, float one_minus_beta1, float one_minus_beta2,
+                                 float inv_loss_scale, float max_norm) {
+    sumi::optimizer::lion(table, sumsq, nonfinite, tensors, lr, beta1, beta2, one_minus_beta1, one_minus_beta2, inv_loss_scale, max_norm);
 }

@@ -38,9 +38,13 @@ public final class OptimizerOps {
      */
     public record Slot(Tensor param, Tensor grad, Tensor m, Tensor v, float lrScale, float weightDecay) {}
 
-    public record AdamW(float lr, float beta1, float beta2, float eps) {}
+    /**
+     * Hyperparameters in double, as PyTorch takes them: the kernels get 1 - beta computed in double
+     * (1.0f - 0.999f would be 1.3e-5 off 0.001, a different beta2 than asked for).
+     */
+    public record AdamW(double lr, double beta1, double beta2, double eps) {}
 
-    public record Lion(float lr, float beta1, float beta2) {}
+    public record Lion(double lr, double beta1, double beta2) {}
 
     /**
      * The device-side table of a fixed set of trainable tensors, built once (the tensors must outlive
@@ -170,7 +174,8 @@ public final class OptimizerOps {
         if (t < 1) throw new IllegalArgumentException("optimizer: step " + t + " (steps count from 1)");
         float bc1 = (float) (1 - Math.pow(h.beta1(), t)), bc2 = (float) (1 - Math.pow(h.beta2(), t));
         set.device.launch("multi_adamw_step", Dim3.of((int) set.blocks), Dim3.of(Launch.BLOCK), 0,
-                set.table, set.sumsq(), set.nonfinite(), set.tensors, h.lr(), h.beta1(), h.beta2(), h.eps(), bc1, bc2, invLossScale, maxNorm);
+                set.table, set.sumsq(), set.nonfinite(), set.tensors, (float) h.lr(), (float) h.beta1(), (float) h.beta2(),
+                (float) (1 - h.beta1()), (float) (1 - h.beta2()), (float) h.eps(), bc1, bc2, invLossScale, maxNorm);
     }
 
     /**
@@ -179,6 +184,7 @@ public final class OptimizerOps {
      */
     public static void lion(ParamSet set, Lion h, float invLossScale, float maxNorm) {
         set.device.launch("multi_lion_step", Dim3.of((int) set.blocks), Dim3.of(Launch.BLOCK), 0,
-                set.table, set.sumsq(), set.nonfinite(), set.tensors, h.lr(), h.beta1(), h.beta2(), invLossScale, maxNorm);
+                set.table, set.sumsq(), set.nonfinite(), set.tensors, (float) h.lr(), (float) h.beta1(), (float) h.beta2(),
+                (float) (1 - h.beta1()), (float) (1 - h.beta2()), invLossScale, maxNorm);
     }
 }

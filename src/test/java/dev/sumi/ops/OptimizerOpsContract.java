@@ -117,7 +117,7 @@ public abstract class OptimizerOpsContract {
     @ParameterizedTest
     @CsvSource({"1, 0", "256, 0", "256, 3"})  // loss scale, max norm (the gradients' norm is ~60: 3 clips)
     void adamwMatchesReference(float lossScale, float maxNorm) {
-        OptimizerOps.AdamW h = new OptimizerOps.AdamW(1e-2f, 0.9f, 0.999f, 1e-8f);
+        OptimizerOps.AdamW h = new OptimizerOps.AdamW(1e-2, 0.9, 0.999, 1e-8);
         try (Fixture f = new Fixture(true)) {
             for (int t = 1; t <= STEPS; t++) {
                 float[][] gs = f.grads(t, lossScale);
@@ -134,13 +134,13 @@ public abstract class OptimizerOpsContract {
                 float scale = floatScale(gs, maxNorm);
                 float bc1 = (float) (1 - Math.pow(h.beta1(), t)), bc2 = (float) (1 - Math.pow(h.beta2(), t));
                 for (int i = 0; i < f.count; i++) {
-                    float lr = h.lr() * (float) f.lrScale[i];
+                    float lr = (float) h.lr() * (float) f.lrScale[i];
                     for (int j = 0; j < SIZES[i]; j++) {
                         float g = gs[i][j] * scale;
-                        f.mBase[i][j] = h.beta1() * f.mBase[i][j] + (1 - h.beta1()) * g;
-                        f.vBase[i][j] = h.beta2() * f.vBase[i][j] + (1 - h.beta2()) * g * g;
+                        f.mBase[i][j] = (float) h.beta1() * f.mBase[i][j] + (float) (1 - h.beta1()) * g;
+                        f.vBase[i][j] = (float) h.beta2() * f.vBase[i][j] + (float) (1 - h.beta2()) * g * g;
                         f.pBase[i][j] = f.pBase[i][j] * (1 - lr * (float) f.wd[i])
-                                - lr * (f.mBase[i][j] / bc1) / ((float) Math.sqrt(f.vBase[i][j] / bc2) + h.eps());
+                                - lr * (f.mBase[i][j] / bc1) / ((float) Math.sqrt(f.vBase[i][j] / bc2) + (float) h.eps());
                     }
                 }
             }
@@ -151,7 +151,7 @@ public abstract class OptimizerOpsContract {
     @ParameterizedTest
     @CsvSource({"1, 0", "256, 3"})
     void lionMatchesReference(float lossScale, float maxNorm) {
-        OptimizerOps.Lion h = new OptimizerOps.Lion(1e-3f, 0.9f, 0.99f);
+        OptimizerOps.Lion h = new OptimizerOps.Lion(1e-3, 0.9, 0.99);
         try (Fixture f = new Fixture(false)) {
             for (int t = 1; t <= STEPS; t++) {
                 float[][] gs = f.grads(t, lossScale);
@@ -161,12 +161,12 @@ public abstract class OptimizerOpsContract {
                 OptimizerRef.lion(f.pRef, widen(gs), f.mRef, f.lrScale, f.wd, h.lr(), h.beta1(), h.beta2(), OptimizerRef.gradScale(norm, 1, maxNorm));
                 float scale = floatScale(gs, maxNorm);
                 for (int i = 0; i < f.count; i++) {
-                    float lr = h.lr() * (float) f.lrScale[i];
+                    float lr = (float) h.lr() * (float) f.lrScale[i];
                     for (int j = 0; j < SIZES[i]; j++) {
                         float g = gs[i][j] * scale;
-                        float c = h.beta1() * f.mBase[i][j] + (1 - h.beta1()) * g;
+                        float c = (float) h.beta1() * f.mBase[i][j] + (float) (1 - h.beta1()) * g;
                         f.pBase[i][j] = f.pBase[i][j] * (1 - lr * (float) f.wd[i]) - lr * Math.signum(c);
-                        f.mBase[i][j] = h.beta2() * f.mBase[i][j] + (1 - h.beta2()) * g;
+                        f.mBase[i][j] = (float) h.beta2() * f.mBase[i][j] + (float) (1 - h.beta2()) * g;
                     }
                 }
             }
@@ -184,8 +184,8 @@ public abstract class OptimizerOpsContract {
             f.g[3].copyFrom(bad);
             OptimizerOps.gradNorm(f.set, 1);
             assertTrue(f.set.readNonFinite());
-            OptimizerOps.adamw(f.set, new OptimizerOps.AdamW(1e-2f, 0.9f, 0.999f, 1e-8f), 1, 1, 1);
-            OptimizerOps.lion(f.set, new OptimizerOps.Lion(1e-2f, 0.9f, 0.99f), 1, 1);
+            OptimizerOps.adamw(f.set, new OptimizerOps.AdamW(1e-2, 0.9, 0.999, 1e-8), 1, 1, 1);
+            OptimizerOps.lion(f.set, new OptimizerOps.Lion(1e-2, 0.9, 0.99), 1, 1);
             for (int i = 0; i < f.count; i++) {
                 Budget.assertExact("p[" + i + "] after a skipped step", f.pBase[i], f.p[i].toFloats());
                 Budget.assertExact("m[" + i + "] after a skipped step", f.mBase[i], f.m[i].toFloats());
