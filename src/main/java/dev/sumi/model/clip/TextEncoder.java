@@ -1,0 +1,314 @@
+package dev.sumi.model.clip;
+
+import dev.sumi.device.Device;
+import dev.sumi.model.Checkpoint;
+import dev.sumi.model.WeightLoader;
+import dev.sumi.ops.ActivationOps;
+import dev.sumi.ops.AttentionOps;
+import dev.sumi.ops.AttentionParams;
+import dev.sumi.ops.BasicOps;
+import dev.sumi.ops.LinearOps;
+import dev.sumi.ops.NormOps;
+import dev.sumi.ops.ShapeOps;
+import dev.sumi.tensor.DType;
+import dev.sumi.tensor.Tensor;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The CLIP text encoder (transformers' CLIPTextModel, HF_CLIP layout) as a forward and a backward
+ * over the op library, for a fixed batch of B prompts of T = 77 tokens.
+ *
+ * <pre>
+ * B = batch, T = tokens (77), C = width, H = heads, D = C / H, I = intermediate (MLP), L = layers
+ *
+ * x_0 = tok[ids] + pos                                          (B, T, C)   token + position embedding
+ * for l in 0 .. run-1:                                          run = L - (clipSkip - 1)
+ *   a   = layer_norm1(x_l)                                      (B, T, C)
+ *   q, k, v = a Wq^T + bq, a Wk^T + bk, a Wv^T + bv             (B, T, C) = [B, T, H, D]
+ *   o   = causal_softmax(q k^T / sqrt(D)) v                     (B, T, C)
+ *   m   = x_l + o Wo^T + bo                                     (B, T, C)   residual
+ *   f   = act(layer_norm2(m) W1^T + b1)                         (B, T, I)   quick_gelu or gelu
+ *   x_{l+1} = m + f W2^T + b2                                   (B, T, C)   residual
+ * hidden = final_layer_norm(x_run)                              (B, T, C)
+ * </pre>
+ *
+ * clipSkip 1 is the last layer's output, 2 the penultimate's (A1111's and kohya's "clip skip": the
+ * later layers are not run and final_layer_norm is applied to the earlier output, as both do).
+ *
+ * <p>Parameters are device tensors in the activation dtype, loaded once by their {@link TextEncoderLayout}
+ * names. Every activation the backward needs, and every scratch buffer, is allocated once by the
+ * constructor for (B, 77); {@link #forward} and {@link #backward} only write into them. The backward
+ * accumulates ({@code +=}, llm.c's rule) F32 gradients of every Linear weight and bias of the encoder
+ * layers ({@link #gradients}); {@link #zeroGradients} clears them. Embeddings and layer norms are frozen.
+ */
+public final class TextEncoder implements AutoCloseable {
+
+    /** One encoder layer's parameters (LDM names under text_model.encoder.layers.i). */
+    private record Layer(Tensor ln1W, Tensor ln1B,       // (C)
+                         Tensor qW, Tensor qB,           // (C, C), (C)
+                         Tensor kW, Tensor kB,           // (C, C), (C)
+                         Tensor vW, Tensor vB,           // (C, C), (C)
+                         Tensor oW, Tensor oB,           // (C, C), (C)
+                         Tensor ln2W, Tensor ln2B,       // (C)
+                         Tensor fc1W, Tensor fc1B,       // (I, C), (I)
+                         Tensor fc2W, Tensor fc2B) {}    // (C, I), (C)
+
+    /** F32 gradients of one layer's Linear parameters, shapes as in {@link Layer}. */
+    private record Grads(Tensor qW, Tensor qB, Tensor kW, Tensor kB, Tensor vW, Tensor vB, Tensor oW, Tensor oB,
+                         Tensor fc1W, Tensor fc1B, Tensor fc2W, Tensor fc2B) {}
+
+    /** What one layer's forward saves for its backward. */
+    private record Saved(Tensor ln1Out, Tensor ln1Mean, Tensor ln1Rstd,   // (B, T, C), F32 (B*T) x2
+                         Tensor q, Tensor k, Tensor v,                     // (B, T, C) each, [B, T, H, D]
+                         Tensor attn, Tensor lse,                          // (B, T, C), F32 (B*H*T)
+                         Tensor mid,                                       // (B, T, C) residual after attention
+                         Tensor ln2Out, Tensor ln2Mean, Tensor ln2Rstd,   // (B, T, C), F32 (B*T) x2
+                         Tensor fc1Out, Tensor actOut) {}                 // (B, T, I) pre- and post-activation
+
+    public static final int TOKENS = 77;
+
+    private final TextEncoderConfig config;
+    private final Device device;
+    private final int batch;
+    private final DType dtype;
+    private final ActivationOps.Kind act;
+    private final AttentionParams attention;
+    private final List<Tensor> owned = new ArrayList<>();
+
+    // parameters
+    private final Tensor tokenEmbedding;      // (V, C)
+    private final Tensor positionEmbedding;   // (77, C)
+    private final Layer[] layers;             // L
+    private final Tensor finalW, finalB;      // (C)
+    private final Map<String, Tensor> gradients = new LinkedHashMap<>();   // layout name -> F32 gradient
+    private final Grads[] grads;              // L
+
+    // activations (saved for the backward)
+    private final Tensor[] residual;          // L + 1 of (B, T, C): residual[l] = x_l, the input of layer l
+    private final Saved[] saved;              // L
+    private final Tensor hidden;              // (B, T, C) the output
+    private final Tensor finalMean, finalRstd;   // F32 (B*T)
+
+    // scratch
+    private final Tensor proj;                // (B, T, C) a projection's output before its residual add
+    private final Tensor dRes;                // (B, T, C) d loss / d x_l, the residual stream's gradient
+    private final Tensor dA, dB;              // (B, T, C) gradients of layer-norm outputs / attention output, and a partial
+    private final Tensor dq, dk, dv;          // (B, T, C)
+    private final Tensor dMlp;                // (B, T, I)
+    private final Tensor delta;               // F32 (B*H*T) attention backward scratch
+    private final Tensor dLnW, dLnB;          // (C) discarded layer-norm parameter gradients (they are frozen)
+
+    private int lastRun = -1;                 // layers the last forward ran; -1 before any forward
+
+    /**
+     * Loads the encoder under {@code prefix} (e.g. {@code cond_stage_model.transformer.}) from
+     * {@code checkpoint} onto {@code device} in {@code dtype}, and allocates everything for {@code batch} prompts.
+     */
+    public static TextEncoder load(Checkpoint checkpoint, String prefix, TextEncoderConfig config, Device device, DType dtype, int batch) {
+        if (config.layout() != TextEncoderConfig.Layout.HF_CLIP) {
+            throw new UnsupportedOperationException("text encoder: only the HF_CLIP layout is implemented, not " + config.layout());
+        }
+        Map<String, Tensor> params = new LinkedHashMap<>();
+        try {
+            for (var spec : TextEncoderLayout.parameters(config)) {
+                params.put(spec.name(), WeightLoader.load(checkpoint, prefix + spec.name(), device, dtype));
+            }
+            return new TextEncoder(config, params, device, dtype, batch);
+        } catch (RuntimeException e) {
+            params.values().forEach(Tensor::close);
+            throw e;
+        }
+    }
+
+    /** {@code params}: every {@link TextEncoderLayout} name of {@code config}, in {@code dtype}; the encoder takes ownership. */
+    public TextEncoder(TextEncoderConfig config, Map<String, Tensor> params, Device device, DType dtype, int batch) {
+        if (config.maxPositions() != TOKENS) throw new IllegalArgumentException("text encoder: " + config.maxPositions() + " positions, expected " + TOKENS);
+        if (batch < 1) throw new IllegalArgumentException("text encoder: batch " + batch);
+        this.config = config;
+        this.device = device;
+        this.batch = batch;
+        this.dtype = dtype;
+        this.act = config.quickGelu() ? ActivationOps.Kind.QUICK_GELU : ActivationOps.Kind.GELU;
+        this.attention = AttentionParams.packed(batch, config.heads(), TOKENS, TOKENS, config.headDim(), true);
+        owned.addAll(params.values());
+        try {
+            long B = batch, T = TOKENS, C = config.width(), I = config.intermediate(), H = config.heads();
+            int L = config.layers();
+            tokenEmbedding = param(params, "text_model.embeddings.token_embedding.weight");
+            positionEmbedding = param(params, "text_model.embeddings.position_embedding.weight");
+            finalW = param(params, "text_model.final_layer_norm.weight");
+            finalB = param(params, "text_model.final_layer_norm.bias");
+            layers = new Layer[L];
+            grads = new Grads[L];
+            for (int l = 0; l < L; l++) {
+                String p = "text_model.encoder.layers." + l + ".";
+                layers[l] = new Layer(param(params, p + "layer_norm1.weight"), param(params, p + "layer_norm1.bias"),
+                        param(params, p + "self_attn.q_proj.weight"), param(params, p + "self_attn.q_proj.bias"),
+                        param(params, p + "self_attn.k_proj.weight"), param(params, p + "self_attn.k_proj.bias"),
+                        param(params, p + "self_attn.v_proj.weight"), param(params, p + "self_attn.v_proj.bias"),
+                        param(params, p + "self_attn.out_proj.weight"), param(params, p + "self_attn.out_proj.bias"),
+                        param(params, p + "layer_norm2.weight"), param(params, p + "layer_norm2.bias"),
+                        param(params, p + "mlp.fc1.weight"), param(params, p + "mlp.fc1.bias"),
+                        param(params, p + "mlp.fc2.weight"), param(params, p + "mlp.fc2.bias"));
+                grads[l] = new Grads(grad(p + "self_attn.q_proj.weight", C, C), grad(p + "self_attn.q_proj.bias", C),
+                        grad(p + "self_attn.k_proj.weight", C, C), grad(p + "self_attn.k_proj.bias", C),
+                        grad(p + "self_attn.v_proj.weight", C, C), grad(p + "self_attn.v_proj.bias", C),
+                        grad(p + "self_attn.out_proj.weight", C, C), grad(p + "self_attn.out_proj.bias", C),
+                        grad(p + "mlp.fc1.weight", I, C), grad(p + "mlp.fc1.bias", I),
+                        grad(p + "mlp.fc2.weight", C, I), grad(p + "mlp.fc2.bias", C));
+            }
+            residual = new Tensor[L + 1];
+            for (int l = 0; l <= L; l++) residual[l] = alloc(dtype, B, T, C);
+            saved = new Saved[L];
+            for (int l = 0; l < L; l++) {
+                saved[l] = new Saved(alloc(dtype, B, T, C), alloc(DType.F32, B * T), alloc(DType.F32, B * T),
+                        alloc(dtype, B, T, C), alloc(dtype, B, T, C), alloc(dtype, B, T, C),
+                        alloc(dtype, B, T, C), alloc(DType.F32, B * H * T),
+                        alloc(dtype, B, T, C),
+                        alloc(dtype, B, T, C), alloc(DType.F32, B * T), alloc(DType.F32, B * T),
+                        alloc(dtype, B, T, I), alloc(dtype, B, T, I));
+            }
+            hidden = alloc(dtype, B, T, C);
+            finalMean = alloc(DType.F32, B * T);
+            finalRstd = alloc(DType.F32, B * T);
+            proj = alloc(dtype, B, T, C);
+            dRes = alloc(dtype, B, T, C);
+            dA = alloc(dtype, B, T, C);
+            dB = alloc(dtype, B, T, C);
+            dq = alloc(dtype, B, T, C);
+            dk = alloc(dtype, B, T, C);
+            dv = alloc(dtype, B, T, C);
+            dMlp = alloc(dtype, B, T, I);
+            delta = alloc(DType.F32, B * H * T);
+            dLnW = alloc(dtype, C);
+            dLnB = alloc(dtype, C);
+            zeroGradients();
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    private static Tensor param(Map<String, Tensor> params, String name) {
+        Tensor t = params.get(name);
+        if (t == null) throw new IllegalArgumentException("text encoder: no parameter " + name);
+        return t;
+    }
+
+    private Tensor alloc(DType type, long... dims) {
+        Tensor t = Tensor.allocate(device, type, dims);
+        owned.add(t);
+        return t;
+    }
+
+    private Tensor grad(String name, long... dims) {
+        Tensor t = alloc(DType.F32, dims);
+        gradients.put(name, t);
+        return t;
+    }
+
+    public TextEncoderConfig config() {
+        return config;
+    }
+
+    public int batch() {
+        return batch;
+    }
+
+    /** F32 gradients of every encoder-layer Linear weight and bias, by {@link TextEncoderLayout} name (unprefixed). */
+    public Map<String, Tensor> gradients() {
+        return java.util.Collections.unmodifiableMap(gradients);
+    }
+
+    public void zeroGradients() {
+        for (Tensor g : gradients.values()) BasicOps.fill(g, 0f);
+    }
+
+    /**
+     * hidden (B, 77, C) for {@code inputIds} I32 (B, 77), with {@code clipSkip} 1 (last layer) or more
+     * (that many layers from the end). Returns the encoder's own output tensor, overwritten by the next call.
+     */
+    public Tensor forward(Tensor inputIds, int clipSkip) {
+        if (inputIds.dtype() != DType.I32 || inputIds.shape().rank() != 2 || inputIds.shape().dim(0) != batch || inputIds.shape().dim(1) != TOKENS) {
+            throw new IllegalArgumentException("text encoder: input ids must be I32 (" + batch + ", " + TOKENS + "), not " + inputIds);
+        }
+        if (clipSkip < 1 || clipSkip > config.layers()) {
+            throw new IllegalArgumentException("text encoder: clip skip " + clipSkip + " is not in 1.." + config.layers());
+        }
+        int run = config.layers() - (clipSkip - 1);
+        ShapeOps.embedding(residual[0], inputIds, tokenEmbedding, positionEmbedding);
+        for (int l = 0; l < run; l++) layerForward(residual[l + 1], saved[l], residual[l], layers[l]);
+        NormOps.layernormForward(hidden, finalMean, finalRstd, residual[run], finalW, finalB, NormOps.EPS);
+        lastRun = run;
+        return hidden;
+    }
+
+    /** x_out (B, T, C) = layer(x (B, T, C)), saving into s. */
+    private void layerForward(Tensor xOut, Saved s, Tensor x, Layer p) {
+        NormOps.layernormForward(s.ln1Out, s.ln1Mean, s.ln1Rstd, x, p.ln1W, p.ln1B, NormOps.EPS);
+        LinearOps.forward(s.q, s.ln1Out, p.qW, p.qB);
+        LinearOps.forward(s.k, s.ln1Out, p.kW, p.kB);
+        LinearOps.forward(s.v, s.ln1Out, p.vW, p.vB);
+        AttentionOps.forward(s.attn, s.lse, s.q, s.k, s.v, attention);   // CLIP's q * D^-1/2 is the attention scale
+        LinearOps.forward(proj, s.attn, p.oW, p.oB);
+        BasicOps.add(s.mid, x, proj);
+        NormOps.layernormForward(s.ln2Out, s.ln2Mean, s.ln2Rstd, s.mid, p.ln2W, p.ln2B, NormOps.EPS);
+        LinearOps.forward(s.fc1Out, s.ln2Out, p.fc1W, p.fc1B);
+        ActivationOps.forward(act, s.actOut, s.fc1Out);
+        LinearOps.forward(proj, s.actOut, p.fc2W, p.fc2B);
+        BasicOps.add(xOut, s.mid, proj);
+    }
+
+    /**
+     * Backward of the last {@link #forward} for dHidden (B, 77, C): adds d loss / d W and d loss / d b of
+     * every Linear of the layers that forward ran into {@link #gradients()}.
+     */
+    public void backward(Tensor dHidden) {
+        if (lastRun < 0) throw new IllegalStateException("text encoder: backward before forward");
+        if (!dHidden.shape().equals(hidden.shape()) || dHidden.dtype() != dtype) {
+            throw new IllegalArgumentException("text encoder: dHidden must be " + dtype + " " + hidden.shape() + ", not " + dHidden);
+        }
+        int run = lastRun;
+        NormOps.layernormBackward(dRes, dLnW, dLnB, dHidden, residual[run], finalW, finalMean, finalRstd);
+        for (int l = run - 1; l >= 0; l--) layerBackward(l > 0, saved[l], residual[l], layers[l], grads[l]);
+    }
+
+    /**
+     * dRes (B, T, C): d loss / d x_{l+1} on entry, d loss / d x_l on exit (only when {@code needInput});
+     * parameter gradients into g (+=).
+     */
+    private void layerBackward(boolean needInput, Saved s, Tensor x, Layer p, Grads g) {
+        // x_{l+1} = m + fc2(act(fc1(ln2(m))))
+        LinearOps.backward(dMlp, g.fc2W, g.fc2B, dRes, s.actOut, p.fc2W);          // dMlp (B, T, I) = d / d actOut
+        ActivationOps.backward(act, dMlp, dMlp, s.fc1Out);                          // d / d fc1Out, in place
+        LinearOps.backward(dA, g.fc1W, g.fc1B, dMlp, s.ln2Out, p.fc1W);             // dA = d / d ln2Out
+        NormOps.layernormBackward(dB, dLnW, dLnB, dA, s.mid, p.ln2W, s.ln2Mean, s.ln2Rstd);
+        BasicOps.add(dRes, dRes, dB);                                                // dRes = d / d m
+        // m = x + out_proj(attention(q(ln1(x)), k(..), v(..)))
+        LinearOps.backward(dA, g.oW, g.oB, dRes, s.attn, p.oW);                     // dA = d / d attn
+        AttentionOps.backward(dq, dk, dv, delta, dA, s.attn, s.lse, s.q, s.k, s.v, attention);
+        if (!needInput) {   // the first layer: only the parameter gradients are wanted
+            LinearOps.backward(null, g.qW, g.qB, dq, s.ln1Out, p.qW);
+            LinearOps.backward(null, g.kW, g.kB, dk, s.ln1Out, p.kW);
+            LinearOps.backward(null, g.vW, g.vB, dv, s.ln1Out, p.vW);
+            return;
+        }
+        LinearOps.backward(dA, g.qW, g.qB, dq, s.ln1Out, p.qW);                     // dA = d / d ln1Out, from q
+        LinearOps.backward(dB, g.kW, g.kB, dk, s.ln1Out, p.kW);
+        BasicOps.add(dA, dA, dB);                                                    // + from k
+        LinearOps.backward(dB, g.vW, g.vB, dv, s.ln1Out, p.vW);
+        BasicOps.add(dA, dA, dB);                                                    // + from v
+        NormOps.layernormBackward(dB, dLnW, dLnB, dA, x, p.ln1W, s.ln1Mean, s.ln1Rstd);
+        BasicOps.add(dRes, dRes, dB);                                                // dRes = d / d x_l
+    }
+
+    @Override
+    public void close() {
+        for (Tensor t : owned) t.close();
+        owned.clear();
+    }
+}
