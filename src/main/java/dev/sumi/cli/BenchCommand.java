@@ -159,7 +159,7 @@ public final class BenchCommand implements java.util.concurrent.Callable<Integer
                 }
                 List<OpsBench.Config> configs = new java.util.ArrayList<>();
                 for (int b : batches) configs.add(new OpsBench.Config(b, res, dtype, r, w, filter));
-                DevicePeaks.Peak peak = quick ? OpsBench.peak(d, dtype, 256, 1L << 21, 1) : OpsBench.peak(d, dtype, 512, host ? 1L << 25 : 1L << 28, host ? 3 : 10);
+                DevicePeaks.Peak peak = quick ? OpsBench.peak(d, dtype, 256, 1L << 21, 1) : OpsBench.peak(d, dtype, 512, host ? 1L << 25 : 1L << 28, 5);
                 if (!json) {
                     System.out.printf(Locale.ROOT, "ops on %s, %s, %dx%d (latent %dx%d), median of %d after %d warm-up%n", d.name(), dtype, res, res,
                             res / 8, res / 8, r, w);
