@@ -33,6 +33,8 @@ public final class DevicePeaks {
             new Gpu("A100 80GB PCIe", "A100 80GB PCIe", 8, 0, 312, 19.5, 1935),
             new Gpu("A100-SXM4-80GB", "A100 80GB SXM", 8, 0, 312, 19.5, 2039),
             new Gpu("A100", "A100 40GB", 8, 0, 312, 19.5, 1555),
+            new Gpu("L40S", "L40S", 8, 9, 362, 91.6, 864),
+            new Gpu("L40", "L40", 8, 9, 181, 90.5, 864),
             new Gpu("L4", "L4", 8, 9, 121, 30.3, 300),
             new Gpu("RTX 3090", "RTX 3090", 8, 6, 71, 35.6, 936),
             new Gpu("RTX 4090", "RTX 4090", 8, 9, 165.2, 82.6, 1008),

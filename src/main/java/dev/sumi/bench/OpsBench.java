@@ -400,11 +400,11 @@ public final class OpsBench {
     // ---------------------------------------------------------------- output
 
     public static String header() {
-        return String.format(Locale.ROOT, "  %-18s %-3s %-46s %10s %14s %6s %10s %14s %6s", "op", "B", "shape", "fwd ms", "fwd rate", "%peak", "bwd ms", "bwd rate", "%peak");
+        return String.format(Locale.ROOT, "  %-18s %-3s %-46s %10s %16s %6s %10s %16s %6s", "op", "B", "shape", "fwd ms", "fwd rate", "%peak", "bwd ms", "bwd rate", "%peak");
     }
 
     public static String row(Result r, DevicePeaks.Peak peak) {
-        return String.format(Locale.ROOT, "  %-18s %-3d %-46s %10.3f %14s %6s %10s %14s %6s", r.op(), r.batch(), r.shape(),
+        return String.format(Locale.ROOT, "  %-18s %-3d %-46s %10.3f %16s %6s %10s %16s %6s", r.op(), r.batch(), r.shape(),
                 r.fwdMs(), rate(r.metric(), r.fwdRate()), frac(r.metric(), r.fwdRate(), peak),
                 Double.isNaN(r.bwdMs()) ? "-" : String.format(Locale.ROOT, "%.3f", r.bwdMs()),
                 Double.isNaN(r.bwdMs()) ? "-" : rate(r.metric(), r.bwdRate()),
@@ -412,7 +412,9 @@ public final class OpsBench {
     }
 
     static String rate(Metric m, double perSecond) {
-        return m == Metric.FLOP ? String.format(Locale.ROOT, "%.3f TFLOP/s", perSecond / 1e12) : String.format(Locale.ROOT, perSecond < 1e9 ? "%.3f GB/s" : "%.1f GB/s", perSecond / 1e9);
+        // three significant digits below 1 (the host's rates), one decimal above
+        double v = m == Metric.FLOP ? perSecond / 1e12 : perSecond / 1e9;
+        return String.format(Locale.ROOT, v < 1 ? "%.3g %s" : "%.1f %s", v, m == Metric.FLOP ? "TFLOP/s" : "GB/s");
     }
 
     static String frac(Metric m, double perSecond, DevicePeaks.Peak peak) {
