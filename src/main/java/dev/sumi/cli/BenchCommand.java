@@ -1,6 +1,8 @@
 package dev.sumi.cli;
 
+import dev.sumi.bench.DevicePeaks;
 import dev.sumi.bench.GemmBench;
+import dev.sumi.bench.OpsBench;
 import dev.sumi.bench.KernelBench;
 import dev.sumi.bench.OpenBench;
 import dev.sumi.util.Bytes;
@@ -13,8 +15,8 @@ import java.util.List;
 import java.util.Locale;
 
 /** Throughput benchmarks (never timed tests). Without a subcommand: the GEMM benchmark. */
-@Command(name = "bench", description = "Benchmarks: GEMM throughput on the chosen device (more come with the ops and training).",
-        subcommands = {BenchCommand.Gemm.class, BenchCommand.Kernels.class, BenchCommand.Open.class})
+@Command(name = "bench", description = "Benchmarks: GEMM, kernels, checkpoint opening and the training ops on the chosen device.",
+        subcommands = {BenchCommand.Gemm.class, BenchCommand.Kernels.class, BenchCommand.Open.class, BenchCommand.Ops.class})
 public final class BenchCommand implements java.util.concurrent.Callable<Integer> {
 
     @Override
@@ -108,6 +110,83 @@ public final class BenchCommand implements java.util.concurrent.Callable<Integer
                 }
             } finally {
                 if (d != null) d.close();
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "ops", description = "Every training op forward and backward at SD 1.5 UNet shapes: ms, TFLOP/s or GB/s, fraction of peak.")
+    static final class Ops implements java.util.concurrent.Callable<Integer> {
+        @picocli.CommandLine.Mixin
+        DeviceOption device;
+
+        @Option(names = "--batch", split = ",", defaultValue = "1", description = "Batch sizes, e.g. 1,4 (default ${DEFAULT-VALUE}).")
+        List<Integer> batches;
+
+        @Option(names = "--resolution", description = "Image size; the latent is resolution / 8 (default 512 on a GPU, 256 on the host, 64 with --quick).")
+        Integer resolution;
+
+        @Option(names = "--dtype", defaultValue = "BF16", description = "Storage type: BF16, F16 or F32 (default ${DEFAULT-VALUE}).")
+        DType dtype;
+
+        @Option(names = "--reps", description = "Timed repetitions, the median is reported (default 10 on a GPU, 3 on the host, 1 with --quick).")
+        Integer reps;
+
+        @Option(names = "--warmup", description = "Untimed runs before the timed ones (default 2 on a GPU, 1 on the host).")
+        Integer warmup;
+
+        @Option(names = "--ops", split = ",", description = "Only the ops whose names contain one of these (e.g. conv,attn).")
+        List<String> ops;
+
+        @Option(names = "--quick", description = "Small and fast: resolution 64, one rep, small peak probes (a smoke test, not a measurement).")
+        boolean quick;
+
+        @Option(names = "--json", description = "Print one JSON object instead of the table.")
+        boolean json;
+
+        @Override
+        public Integer call() {
+            try (Device d = device.open()) {
+                boolean host = d.kind() == Device.Kind.HOST;
+                int res = resolution != null ? resolution : quick ? 64 : host ? 256 : 512;
+                int r = reps != null ? reps : quick ? 1 : host ? 3 : 10;
+                int w = warmup != null ? warmup : host || quick ? 1 : 2;
+                List<String> filter = ops == null ? List.of() : ops;
+                for (String f : filter) {
+                    if (OpsBench.opNames().stream().noneMatch(n -> OpsBench.selectedByOne(n, f))) {
+                        throw new IllegalArgumentException("bench ops: --ops " + f + " matches no op; the ops are " + String.join(", ", OpsBench.opNames()));
+                    }
+                }
+                List<OpsBench.Config> configs = new java.util.ArrayList<>();
+                for (int b : batches) configs.add(new OpsBench.Config(b, res, dtype, r, w, filter));
+                DevicePeaks.Peak peak = quick ? OpsBench.peak(d, dtype, 256, 1L << 21, 1) : OpsBench.peak(d, dtype, 512, host ? 1L << 25 : 1L << 28, 5);
+                if (!json) {
+                    System.out.printf(Locale.ROOT, "ops on %s, %s, %dx%d (latent %dx%d), median of %d after %d warm-up%n", d.name(), dtype, res, res,
+                            res / 8, res / 8, r, w);
+                    System.out.println("peak: " + peak.description());
+                    System.out.println(OpsBench.header());
+                }
+                List<Object> rows = new java.util.ArrayList<>();
+                for (OpsBench.Config c : configs) {
+                    OpsBench.run(d, c, res1 -> {
+                        if (json) rows.add(OpsBench.json(res1, peak));
+                        else System.out.println(OpsBench.row(res1, peak));
+                    });
+                }
+                if (json) {
+                    java.util.Map<String, Object> out = new java.util.LinkedHashMap<>();
+                    out.put("tool", "sumi");
+                    out.put("device", d.name());
+                    out.put("dtype", dtype.name());
+                    out.put("resolution", res);
+                    out.put("reps", r);
+                    out.put("warmup", w);
+                    out.put("peak", peak.description());
+                    out.put("peak_flops", peak.flops());
+                    out.put("peak_bytes_per_second", peak.bytesPerSecond());
+                    out.put("results", rows);
+                    System.out.println(dev.sumi.util.JsonOut.write(out));
+                }
             }
             return 0;
         }

@@ -59,4 +59,24 @@ class CliTest {
         assertEquals(0, r.exit(), r.err());
         assertTrue(r.out().contains("GFLOP/s"), r.out());
     }
+
+    @Test
+    void benchOpsQuickTimesEveryOpOnTheHost() {
+        Run r = run("bench", "ops", "--device", "host", "--quick");
+        assertEquals(0, r.exit(), r.err());
+        assertTrue(r.out().contains("achieved GEMM"), r.out());
+        for (String op : dev.sumi.bench.OpsBench.opNames()) {
+            assertTrue(r.out().lines().anyMatch(l -> l.strip().startsWith(op + " ")), op + " missing:\n" + r.out());
+        }
+        assertTrue(r.out().contains("TFLOP/s") && r.out().contains("GB/s"), r.out());
+    }
+
+    @Test
+    void benchOpsJsonHasOneResultPerSelectedOp() {
+        Run r = run("bench", "ops", "--device", "host", "--quick", "--ops", "linear,upsample", "--batch", "1,2", "--json");
+        assertEquals(0, r.exit(), r.err());
+        assertTrue(r.out().startsWith("{\"tool\":\"sumi\""), r.out());
+        assertEquals(4, r.out().split("\"op\":").length - 1, r.out());
+        assertTrue(r.out().contains("\"batch\":2"), r.out());
+    }
 }
