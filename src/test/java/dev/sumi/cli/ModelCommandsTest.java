@@ -35,6 +35,24 @@ class ModelCommandsTest {
     }
 
     @Test
+    void tokenizeUsesTheTokenizerBesideTheCheckpoint() {
+        Path out = dir.resolve("tok.safetensors");
+        assertEquals(0, CliTest.run("make-model", "--arch", "tiny", "--out", out.toString()).exit());
+        CliTest.Run r = CliTest.run("tokenize", "--model", out.toString(), "--json", "a photo of a red circle");
+        assertEquals(0, r.exit(), r.err());
+        assertTrue(r.out().startsWith("{\"tokens\":"), r.out());
+        System.setProperty("sumi.hf.hub", dir.resolve("empty-hub").toString());   // a user's real cache must not answer
+        CliTest.Run none;
+        try {
+            none = CliTest.run("tokenize", "--model", dir.resolve("nothing.safetensors").toString(), "x");
+        } finally {
+            System.clearProperty("sumi.hf.hub");
+        }
+        assertNotEquals(0, none.exit());
+        assertTrue(none.err().contains("no CLIP tokenizer found (looked in"), none.err());
+    }
+
+    @Test
     void badFilesGiveOneLineAndNonZero() throws IOException {
         Path truncated = Files.write(dir.resolve("broken.safetensors"), new byte[] {1, 2, 3});
         CliTest.Run r = CliTest.run("inspect", truncated.toString());

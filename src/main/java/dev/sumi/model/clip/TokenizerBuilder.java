@@ -79,7 +79,7 @@ public final class TokenizerBuilder {
             }
         }
         Map<String, Integer> vocab = new LinkedHashMap<>();
-        char[] table = ClipText.byteToUnicode();
+        char[] table = ClipText.vocabularyOrder();
         for (char c : table) vocab.put(String.valueOf(c), vocab.size());
         for (char c : table) vocab.put(c + ClipText.END_OF_WORD, vocab.size());
         for (String[] m : merges) vocab.putIfAbsent(m[0] + m[1], vocab.size());
