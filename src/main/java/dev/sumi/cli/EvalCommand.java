@@ -1,0 +1,147 @@
+package dev.sumi.cli;
+
+import dev.sumi.device.Device;
+import dev.sumi.model.Checkpoint;
+import dev.sumi.model.ModelArchitecture;
+import dev.sumi.model.ModelFormatException;
+import dev.sumi.model.clip.TextEncoder;
+import dev.sumi.model.clip.TextEncoderConfig;
+import dev.sumi.model.vae.Vae;
+import dev.sumi.tensor.DType;
+import dev.sumi.tensor.Tensor;
+import dev.sumi.tensor.safetensors.SafeTensorsFile;
+import dev.sumi.tensor.safetensors.SafeTensorsWriter;
+import dev.sumi.tensor.safetensors.StoredType;
+import dev.sumi.tensor.safetensors.TensorEntry;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+/**
+ * Runs one network on tensors read from a safetensors file and writes its outputs (F32): how the
+ * golden tests and users compare sumi with other implementations.
+ */
+@Command(name = "eval", description = "Run one network on tensors from a .safetensors file and write its outputs.",
+        subcommands = {EvalCommand.TextEncoderEval.class, EvalCommand.VaeEncode.class, EvalCommand.VaeDecode.class})
+public final class EvalCommand implements Runnable {
+
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(System.out);
+    }
+
+    /** Options every eval shares. */
+    static final class Common {
+        @Option(names = "--model", required = true, description = "Checkpoint or diffusers folder.")
+        Path model;
+
+        @Option(names = "--inputs", required = true, description = "Input .safetensors.")
+        Path inputs;
+
+        @Option(names = "--out", required = true, description = "Output .safetensors (F32).")
+        Path out;
+
+        @Option(names = "--dtype", defaultValue = "F32", description = "Compute/storage type: F32, F16 or BF16 (default ${DEFAULT-VALUE}).")
+        DType dtype;
+
+        @Option(names = "--force", description = "Replace an existing output file.")
+        boolean force;
+
+        @Mixin
+        DeviceOption device;
+
+        long[] shape(SafeTensorsFile f, String name, int rank) throws Exception {
+            TensorEntry e = f.get(name);
+            if (e.shape().length != rank) throw new ModelFormatException(inputs + ": " + name + " must have rank " + rank + ", has " + java.util.Arrays.toString(e.shape()));
+            return e.shape();
+        }
+
+        void write(String name, Tensor t) throws Exception {
+            new SafeTensorsWriter().addFloats(name, StoredType.F32, t.shape().dims(), t.toFloats()).write(out, force);
+            System.out.println("wrote " + name + " " + t.shape() + " to " + out);
+        }
+    }
+
+    @Command(name = "text-encoder", description = "input_ids [B,77] -> hidden [B,77,C] (after the final LayerNorm).")
+    static final class TextEncoderEval implements Callable<Integer> {
+        @Mixin
+        Common c;
+
+        @Option(names = "--clip-skip", defaultValue = "1", description = "1 = last layer, 2 = penultimate (default ${DEFAULT-VALUE}).")
+        int clipSkip;
+
+        @Option(names = "--encoder", defaultValue = "1", description = "Which text encoder (2 = SDXL's second) (default ${DEFAULT-VALUE}).")
+        int encoder;
+
+        @Override
+        public Integer call() throws Exception {
+            try (Checkpoint ck = Checkpoint.open(c.model, null); SafeTensorsFile in = SafeTensorsFile.open(c.inputs); Device d = c.device.open()) {
+                var encoders = ck.architecture().textEncoders();
+                if (encoder < 1 || encoder > encoders.size()) throw new ModelFormatException(c.model + ": has " + encoders.size() + " text encoder(s), not " + encoder);
+                ModelArchitecture.TextEncoder te = encoders.get(encoder - 1);
+                if (te.config().layout() != TextEncoderConfig.Layout.HF_CLIP) {
+                    throw new ModelFormatException(c.model + ": the OpenCLIP text encoder is not implemented yet");
+                }
+                long[] s = c.shape(in, "input_ids", 2);
+                float[] raw = in.readFloats("input_ids");
+                int[] ids = new int[raw.length];
+                for (int i = 0; i < raw.length; i++) ids[i] = Math.round(raw[i]);
+                try (TextEncoder model = TextEncoder.load(ck, te.component().prefix, te.config(), d, c.dtype, (int) s[0]);
+                     Tensor idTensor = Tensor.fromInts(d, ids, s)) {
+                    c.write("hidden", model.forward(idTensor, clipSkip));
+                }
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "vae-encode", description = "image [B,3,H,W] in [-1,1] -> mean and logvar of the posterior (unscaled).")
+    static final class VaeEncode implements Callable<Integer> {
+        @Mixin
+        Common c;
+
+        @Override
+        public Integer call() throws Exception {
+            try (Checkpoint ck = Checkpoint.open(c.model, null); SafeTensorsFile in = SafeTensorsFile.open(c.inputs); Device d = c.device.open()) {
+                if (ck.architecture().vae() == null) throw new ModelFormatException(c.model + ": no VAE");
+                long[] s = c.shape(in, "image", 4);
+                try (Vae vae = Vae.load(ck, ck.architecture().vae(), d, c.dtype, (int) s[0], (int) s[2], (int) s[3]);
+                     Tensor image = Tensor.fromFloats(d, c.dtype, in.readFloats("image"), s)) {
+                    Tensor[] posterior = vae.encode(image);
+                    SafeTensorsWriter w = new SafeTensorsWriter();
+                    w.addFloats("mean", StoredType.F32, posterior[0].shape().dims(), posterior[0].toFloats());
+                    w.addFloats("logvar", StoredType.F32, posterior[1].shape().dims(), posterior[1].toFloats());
+                    w.write(c.out, c.force);
+                    System.out.println("wrote mean, logvar " + posterior[0].shape() + " to " + c.out);
+                }
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "vae-decode", description = "latents [B,4,h,w] (unscaled) -> image [B,3,H,W].")
+    static final class VaeDecode implements Callable<Integer> {
+        @Mixin
+        Common c;
+
+        @Override
+        public Integer call() throws Exception {
+            try (Checkpoint ck = Checkpoint.open(c.model, null); SafeTensorsFile in = SafeTensorsFile.open(c.inputs); Device d = c.device.open()) {
+                if (ck.architecture().vae() == null) throw new ModelFormatException(c.model + ": no VAE");
+                long[] s = c.shape(in, "latents", 4);
+                int f = ck.architecture().vae().downscale();
+                try (Vae vae = Vae.load(ck, ck.architecture().vae(), d, c.dtype, (int) s[0], (int) s[2] * f, (int) s[3] * f);
+                     Tensor latents = Tensor.fromFloats(d, c.dtype, in.readFloats("latents"), s)) {
+                    c.write("image", vae.decode(latents));
+                }
+            }
+            return 0;
+        }
+    }
+}
