@@ -27,7 +27,8 @@ import java.util.Map;
 
 /**
  * The LDM UNet ({@code openaimodel.UNetModel}, = diffusers' UNet2DConditionModel) as a forward over the
- * op library, for a fixed (B, latent h, w, context length T, context width). Forward only: no backward yet.
+ * op library, for a fixed (B, latent h, w, context length T, context width): a forward, and a backward
+ * giving d loss / d latents and the F32 gradients of every attention and feed-forward Linear.
  *
  * <pre>
  * B = batch, C_l = channels of level l, (H_l, W_l) = (h, w) / 2^l, T = context tokens, E = 4 * model channels
@@ -92,7 +93,13 @@ public final class UNet implements AutoCloseable {
     private final DeviceBuffer workspace;
     private long workspaceBytes;
 
-    private Tensor latentsIn, contextIn;   // set for the duration of forward
+    private Tensor contextIn;              // the last forward's context (cross-attention k, v inputs; read by backward)
+    private boolean forwardDone;
+    private final Map<String, Tensor> gradients = new LinkedHashMap<>();   // layout name -> F32 gradient
+    private final java.util.IdentityHashMap<Tensor, Tensor> grad = new java.util.IdentityHashMap<>();   // activation -> d loss / d it
+    private final Tensor dOutNorm;     // (B, C_0, h, w)
+    private final Tensor dLatents;     // (B, in channels, h, w)
+    private final List<Tensor> dConcatA = new ArrayList<>(), dConcatB = new ArrayList<>();   // split scratch per up concat
 
     /** Loads {@code model.diffusion_model.*} from {@code checkpoint} onto {@code device} in {@code dtype}. */
     public static UNet load(Checkpoint checkpoint, UNetConfig config, Device device, DType dtype,
@@ -180,6 +187,8 @@ public final class UNet implements AutoCloseable {
                     Tensor cat = alloc(dtype, B, ch + skip.shape().dim(1), H, W);
                     upSkips.add(skip);
                     upConcat.add(cat);
+                    dConcatA.add(alloc(dtype, B, ch, H, W));
+                    dConcatB.add(alloc(dtype, skip.shape().dims()));
                     // a null entry in `up` marks "concatenate the next skip here"
                     up.add(null);
                     h = add(up, new ResBlock("output_blocks." + block + ".0", cat, out)).output();
@@ -204,6 +213,16 @@ public final class UNet implements AutoCloseable {
             outRstd = alloc(DType.F32, (long) B * NormOps.GROUPS);
             outConvP = conv(Conv2dParams.same3x3(B, ch, height, width, config.outChannels()));
             output = alloc(dtype, B, config.outChannels(), height, width);
+            dOutNorm = alloc(dtype, B, ch, height, width);
+            discard(ch);
+            dLatents = alloc(dtype, B, config.inChannels(), height, width);
+            // one gradient buffer per activation that feeds a module (module outputs, conv_in's output, the concats)
+            grad.put(hIn, alloc(dtype, hIn.shape().dims()));
+            for (List<Module> list : List.of(down, middle, up)) {
+                for (Module m : list) if (m != null) grad.put(m.output(), alloc(dtype, m.output().shape().dims()));
+            }
+            for (Tensor cat : upConcat) grad.put(cat, alloc(dtype, cat.shape().dims()));
+            zeroGradients();
             workspace = device.allocate(Math.max(workspaceBytes, 16));
         } catch (RuntimeException e) {
             close();
@@ -246,9 +265,9 @@ public final class UNet implements AutoCloseable {
         check("latents", latents, dtype, batch, config.inChannels(), height, width);
         check("timesteps", timesteps, DType.F32, batch);
         check("context", context, dtype, batch, contextTokens, config.contextDim());
-        latentsIn = latents;
         contextIn = context;
-        try {
+        forwardDone = false;
+        {
             ShapeOps.timestepEmbedding(tSinusoid, timesteps);   // [cos | sin], shift 0, as SD
             LinearOps.forward(tHidden, tSinusoid, timeW1, timeB1);
             ActivationOps.forward(ActivationOps.Kind.SILU, tAct, tHidden);
@@ -271,11 +290,79 @@ public final class UNet implements AutoCloseable {
             }
             NormOps.groupnormForward(outNorm, outMean, outRstd, h, outNormG, outNormB, NormOps.GROUPS, NormOps.EPS, true);
             Conv2dOps.forward(output, outNorm, outConvW, outConvB, workspace, outConvP);
+            forwardDone = true;
             return output;
-        } finally {
-            latentsIn = null;
-            contextIn = null;
         }
+    }
+
+    /**
+     * Backward of the last {@link #forward} for dOut (B, out channels, h, w): returns d loss / d latents
+     * (the UNet's own tensor, overwritten by the next call) and adds ({@code +=}) F32 gradients of every
+     * attention and feed-forward Linear (to_q, to_k, to_v, to_out.0, ff.net.0.proj, ff.net.2) into
+     * {@link #gradients()}. Everything else (convs, norms, the time embedding, emb_layers, the context) is
+     * frozen: no gradient is formed for it; the timestep branch does not depend on the latents and is skipped.
+     * The context must be unchanged since the forward (cross-attention's k and v weight gradients read it).
+     */
+    public Tensor backward(Tensor dOut) {
+        if (!forwardDone) throw new IllegalStateException("unet: backward before forward");
+        check("dOut", dOut, dtype, output.shape().dims());
+        for (Tensor g : grad.values()) BasicOps.fill(g, 0f);
+        Tensor h = up.getLast().output();
+        Conv2dOps.backwardInput(dOutNorm, dOut, outConvW, workspace, outConvP);
+        NormOps.groupnormBackward(grad.get(h), discards.get(h.shape().dim(1))[0], discards.get(h.shape().dim(1))[1], dOutNorm, h, outNormG, outNormB, outMean, outRstd,
+                NormOps.GROUPS, true);
+        int skip = upConcat.size();
+        for (int i = up.size() - 1; i >= 0; i--) {
+            Module m = up.get(i);
+            if (m == null) {   // h_prev, skip -> cat: split the concat's gradient
+                skip--;
+                Tensor cat = upConcat.get(skip), da = dConcatA.get(skip), db = dConcatB.get(skip);
+                ShapeOps.concatChannelsBackward(da, db, grad.get(cat));
+                Tensor prev = previousOutput(i);
+                BasicOps.add(grad.get(prev), grad.get(prev), da);
+                Tensor gs = grad.get(upSkips.get(skip));
+                BasicOps.add(gs, gs, db);
+                continue;
+            }
+            m.backward(grad.get(m.output()), grad.get(m.input()));
+        }
+        for (int i = middle.size() - 1; i >= 0; i--) middle.get(i).backward(grad.get(middle.get(i).output()), grad.get(middle.get(i).input()));
+        for (int i = down.size() - 1; i >= 0; i--) down.get(i).backward(grad.get(down.get(i).output()), grad.get(down.get(i).input()));
+        Conv2dOps.backwardInput(dLatents, grad.get(hIn), convInW, workspace, convInP);
+        return dLatents;
+    }
+
+    /** The output of the module before position i of {@code up} (the middle block's output before the first). */
+    private Tensor previousOutput(int i) {
+        for (int j = i - 1; j >= 0; j--) if (up.get(j) != null) return up.get(j).output();
+        return middle.getLast().output();
+    }
+
+    private final Map<Long, Tensor[]> discards = new java.util.HashMap<>();
+
+    /** Discarded (weight, bias) gradient buffers (C) of a frozen norm, shared by all norms of C channels; allocated at construction. */
+    private Tensor[] discard(long channels) {
+        return discards.computeIfAbsent(channels, k -> new Tensor[] {alloc(dtype, k), alloc(dtype, k)});
+    }
+
+    /** F32 gradients of every attention and feed-forward Linear weight and bias, by {@link UNetLayout} name. */
+    public Map<String, Tensor> gradients() {
+        return java.util.Collections.unmodifiableMap(gradients);
+    }
+
+    public void zeroGradients() {
+        for (Tensor g : gradients.values()) BasicOps.fill(g, 0f);
+    }
+
+    private Tensor gradFor(String name, Tensor param) {
+        Tensor t = alloc(DType.F32, param.shape().dims());
+        gradients.put(name, t);
+        return t;
+    }
+
+    /** gx += dx. */
+    private static void accumulate(Tensor gx, Tensor dx) {
+        BasicOps.add(gx, gx, dx);
     }
 
     private static void check(String what, Tensor t, DType type, long... dims) {
@@ -315,6 +402,11 @@ public final class UNet implements AutoCloseable {
         void forward();
 
         Tensor output();
+
+        Tensor input();
+
+        /** d loss / d input += the gradient through this module of dOut (d loss / d output); Linear gradients +=. */
+        void backward(Tensor dOut, Tensor dInput);
     }
 
     /** ResBlock: in_layers (GroupNorm+SiLU, conv 3x3), + emb_layers (SiLU, Linear), out_layers (GroupNorm+SiLU, conv 3x3), + skip. */
@@ -360,6 +452,37 @@ public final class UNet implements AutoCloseable {
             h2 = alloc(dtype, B, cout, H, W);
             skip = hasSkip ? alloc(dtype, B, cout, H, W) : null;
             out = alloc(dtype, B, cout, H, W);
+            dA = alloc(dtype, B, cout, H, W);
+            dH = alloc(dtype, B, cout, H, W);
+            dx = alloc(dtype, B, cin, H, W);
+            dxa = alloc(dtype, B, cin, H, W);
+            dIn = discard(cin);
+            dMid = discard(cout);
+        }
+
+        final Tensor dA, dH;       // (B, Cout, H, W) scratch
+        final Tensor dx, dxa;      // (B, Cin, H, W) scratch
+        final Tensor[] dIn, dMid;  // discarded norm parameter gradients
+
+        @Override
+        public Tensor input() {
+            return x;
+        }
+
+        @Override
+        public void backward(Tensor dOut, Tensor gx) {
+            if (skip != null) {
+                Conv2dOps.backwardInput(dx, dOut, sw, null, ps);
+                accumulate(gx, dx);
+            } else {
+                accumulate(gx, dOut);
+            }
+            Conv2dOps.backwardInput(dA, dOut, c2w, workspace, p2);                 // d / d a2
+            NormOps.groupnormBackward(dH, dMid[0], dMid[1], dA, h1, n2g, n2b, mean2, rstd2, NormOps.GROUPS, true);   // d / d h1
+            // h1 = conv1 + e: e depends on the timesteps only, so its gradient is not needed
+            Conv2dOps.backwardInput(dxa, dH, c1w, workspace, p1);                   // d / d a1
+            NormOps.groupnormBackward(dx, dIn[0], dIn[1], dxa, x, n1g, n1b, mean1, rstd1, NormOps.GROUPS, true);
+            accumulate(gx, dx);
         }
 
         @Override
@@ -444,6 +567,52 @@ public final class UNet implements AutoCloseable {
             ff1 = alloc(dtype, B, N, 8L * C);
             geglu = alloc(dtype, B, N, 4L * C);
             x3 = alloc(dtype, B, N, C);
+            gq1 = gradFor(b + ".attn1.to_q.weight", q1w);
+            gk1 = gradFor(b + ".attn1.to_k.weight", k1w);
+            gv1 = gradFor(b + ".attn1.to_v.weight", v1w);
+            go1w = gradFor(b + ".attn1.to_out.0.weight", o1w);
+            go1b = gradFor(b + ".attn1.to_out.0.bias", o1b);
+            gq2 = gradFor(b + ".attn2.to_q.weight", q2w);
+            gk2 = gradFor(b + ".attn2.to_k.weight", k2w);
+            gv2 = gradFor(b + ".attn2.to_v.weight", v2w);
+            go2w = gradFor(b + ".attn2.to_out.0.weight", o2w);
+            go2b = gradFor(b + ".attn2.to_out.0.bias", o2b);
+            gf1w = gradFor(b + ".ff.net.0.proj.weight", f1w);
+            gf1b = gradFor(b + ".ff.net.0.proj.bias", f1b);
+            gf2w = gradFor(b + ".ff.net.2.weight", f2w);
+            gf2b = gradFor(b + ".ff.net.2.bias", f2b);
+        }
+
+        final Tensor gq1, gk1, gv1, go1w, go1b, gq2, gk2, gv2, go2w, go2b, gf1w, gf1b, gf2w, gf2b;   // F32 gradients
+
+        /**
+         * s.dRes: d loss / d x3 on entry, d loss / d x (the block's input) on exit; Linear gradients +=.
+         */
+        void backward(Tensor x, Scratch s) {
+            // x3 = x2 + ff(ln3(x2))
+            LinearOps.backward(s.dGeglu, gf2w, gf2b, s.dRes, geglu, f2w);
+            ActivationOps.gegluBackward(s.dFf1, s.dGeglu, ff1);
+            LinearOps.backward(s.dA, gf1w, gf1b, s.dFf1, ln3, f1w);
+            NormOps.layernormBackward(s.dB, s.dLn[0], s.dLn[1], s.dA, x2, ln3w, m3, r3);
+            BasicOps.add(s.dRes, s.dRes, s.dB);                                          // d / d x2
+            // x2 = x1 + to_out(attention(q(ln2(x1)), k(context), v(context)))
+            LinearOps.backward(s.dA, go2w, go2b, s.dRes, att2, o2w);
+            AttentionOps.backward(s.dq, s.dk2, s.dv2, s.delta, s.dA, att2, lse2, q2, k2, v2, crossP);
+            LinearOps.backward(s.dA, gq2, null, s.dq, ln2, q2w);
+            LinearOps.backward(null, gk2, null, s.dk2, contextIn, k2w);                 // the context is frozen
+            LinearOps.backward(null, gv2, null, s.dv2, contextIn, v2w);
+            NormOps.layernormBackward(s.dB, s.dLn[0], s.dLn[1], s.dA, x1, ln2w, m2, r2);
+            BasicOps.add(s.dRes, s.dRes, s.dB);                                          // d / d x1
+            // x1 = x + to_out(attention(q(ln1(x)), k(ln1(x)), v(ln1(x))))
+            LinearOps.backward(s.dA, go1w, go1b, s.dRes, att1, o1w);
+            AttentionOps.backward(s.dq, s.dk, s.dv, s.delta, s.dA, att1, lse1, q1, k1, v1, selfP);
+            LinearOps.backward(s.dA, gq1, null, s.dq, ln1, q1w);
+            LinearOps.backward(s.dB, gk1, null, s.dk, ln1, k1w);
+            BasicOps.add(s.dA, s.dA, s.dB);
+            LinearOps.backward(s.dB, gv1, null, s.dv, ln1, v1w);
+            BasicOps.add(s.dA, s.dA, s.dB);                                              // d / d ln1
+            NormOps.layernormBackward(s.dB, s.dLn[0], s.dLn[1], s.dA, x, ln1w, m1, r1);
+            BasicOps.add(s.dRes, s.dRes, s.dB);                                          // d / d x
         }
 
         /** x3 = block(x), proj: (B, N, C) scratch. */
@@ -467,6 +636,31 @@ public final class UNet implements AutoCloseable {
             ActivationOps.geglu(geglu, ff1);
             LinearOps.forward(proj, geglu, f2w, f2b);
             BasicOps.add(x3, x2, proj);
+        }
+    }
+
+    /** A SpatialTransformer's backward scratch: (B, N, C) unless noted. */
+    private final class Scratch {
+        final Tensor dRes, dA, dB, dq, dk, dv;
+        final Tensor dk2, dv2;          // (B, T, C)
+        final Tensor dFf1, dGeglu;      // (B, N, 8C), (B, N, 4C)
+        final Tensor delta;             // F32 (B * heads * N)
+        final Tensor[] dLn;             // discarded LayerNorm parameter gradients (C)
+
+        Scratch(int C, int N, int heads) {
+            long B = batch;
+            dRes = alloc(dtype, B, N, C);
+            dA = alloc(dtype, B, N, C);
+            dB = alloc(dtype, B, N, C);
+            dq = alloc(dtype, B, N, C);
+            dk = alloc(dtype, B, N, C);
+            dv = alloc(dtype, B, N, C);
+            dk2 = alloc(dtype, B, contextTokens, C);
+            dv2 = alloc(dtype, B, contextTokens, C);
+            dFf1 = alloc(dtype, B, N, 8L * C);
+            dGeglu = alloc(dtype, B, N, 4L * C);
+            delta = alloc(DType.F32, B * heads * N);
+            dLn = discard(C);
         }
     }
 
@@ -498,6 +692,32 @@ public final class UNet implements AutoCloseable {
             blocks = new TransformerBlock[depth];
             for (int d = 0; d < depth; d++) blocks[d] = new TransformerBlock(prefix + ".transformer_blocks." + d, C, N);
             out = alloc(dtype, x.shape().dims());
+            scratch = new Scratch(C, N, config.heads(C));
+            dGn = alloc(dtype, x.shape().dims());
+            dx = alloc(dtype, x.shape().dims());
+            dNorm = discard(C);
+        }
+
+        final Scratch scratch;
+        final Tensor dGn, dx;    // (B, C, H, W)
+        final Tensor[] dNorm;
+
+        @Override
+        public Tensor input() {
+            return x;
+        }
+
+        @Override
+        public void backward(Tensor dOut, Tensor gx) {
+            accumulate(gx, dOut);                       // the residual
+            int C = (int) x.shape().dim(1), N = (int) (x.numel() / (batch * (long) C));
+            // d / d t (B, N, C): column-major dt_b^T (C x N, ld C) = outW^T-as-stored (C x C) * (dOut_b col-major N x C, ld N)^T
+            device.gemm(new GemmParams(false, true, C, N, C, 1f, outW, C, 0, dOut, N, (long) C * N, 0f, scratch.dRes, C, (long) N * C, batch));
+            for (int d = blocks.length - 1; d >= 0; d--) blocks[d].backward(d == 0 ? tokens : blocks[d - 1].x3, scratch);
+            // d / d gn (B, C, N): column-major dGn_b^T (N x C, ld N) = (dTokens_b col-major C x N, ld C)^T * (inW col-major view)^T
+            device.gemm(new GemmParams(true, true, N, C, C, 1f, scratch.dRes, C, (long) N * C, inW, C, 0, 0f, dGn, N, (long) C * N, batch));
+            NormOps.groupnormBackward(dx, dNorm[0], dNorm[1], dGn, x, ng, nb, gnMean, gnRstd, NormOps.GROUPS, false);
+            accumulate(gx, dx);
         }
 
         @Override
@@ -532,6 +752,20 @@ public final class UNet implements AutoCloseable {
             b = param(prefix + ".bias");
             p = conv(Conv2dParams.down3x3(batch, C, H, W, C));
             out = alloc(dtype, batch, C, p.hOut(), p.wOut());
+            dx = alloc(dtype, x.shape().dims());
+        }
+
+        final Tensor dx;
+
+        @Override
+        public Tensor input() {
+            return x;
+        }
+
+        @Override
+        public void backward(Tensor dOut, Tensor gx) {
+            Conv2dOps.backwardInput(dx, dOut, w, workspace, p);
+            accumulate(gx, dx);
         }
 
         @Override
@@ -558,6 +792,22 @@ public final class UNet implements AutoCloseable {
             p = conv(Conv2dParams.same3x3(batch, C, H, W, C));
             up = alloc(dtype, batch, C, H, W);
             out = alloc(dtype, batch, C, H, W);
+            dUp = alloc(dtype, batch, C, H, W);
+            dx = alloc(dtype, x.shape().dims());
+        }
+
+        final Tensor dUp, dx;
+
+        @Override
+        public Tensor input() {
+            return x;
+        }
+
+        @Override
+        public void backward(Tensor dOut, Tensor gx) {
+            Conv2dOps.backwardInput(dUp, dOut, w, workspace, p);
+            ShapeOps.upsampleNearest2xBackward(dx, dUp);
+            accumulate(gx, dx);
         }
 
         @Override
