@@ -60,7 +60,7 @@ import java.util.Map;
  *
  * <p>Parameters are device tensors in the activation dtype, loaded once by their {@link UNetLayout}
  * names. Every activation and scratch buffer (and the conv workspace) is allocated by the constructor;
- * {@link #forward} only writes into them. Activations are kept per module (what a backward will need).
+ * {@link #forward} and {@link #backward} only write into them. Activations are kept per module for the backward.
  */
 public final class UNet implements AutoCloseable {
 
@@ -267,32 +267,30 @@ public final class UNet implements AutoCloseable {
         check("context", context, dtype, batch, contextTokens, config.contextDim());
         contextIn = context;
         forwardDone = false;
-        {
-            ShapeOps.timestepEmbedding(tSinusoid, timesteps);   // [cos | sin], shift 0, as SD
-            LinearOps.forward(tHidden, tSinusoid, timeW1, timeB1);
-            ActivationOps.forward(ActivationOps.Kind.SILU, tAct, tHidden);
-            LinearOps.forward(temb, tAct, timeW2, timeB2);
-            ActivationOps.forward(ActivationOps.Kind.SILU, tembAct, temb);
+        ShapeOps.timestepEmbedding(tSinusoid, timesteps);   // [cos | sin], shift 0, as SD
+        LinearOps.forward(tHidden, tSinusoid, timeW1, timeB1);
+        ActivationOps.forward(ActivationOps.Kind.SILU, tAct, tHidden);
+        LinearOps.forward(temb, tAct, timeW2, timeB2);
+        ActivationOps.forward(ActivationOps.Kind.SILU, tembAct, temb);
 
-            Conv2dOps.forward(hIn, latents, convInW, convInB, workspace, convInP);
-            for (Module m : down) m.forward();
-            for (Module m : middle) m.forward();
-            int skip = 0;
-            Tensor h = middle.getLast().output();
-            for (Module m : up) {
-                if (m == null) {
-                    ShapeOps.concatChannels(upConcat.get(skip), h, upSkips.get(skip));
-                    skip++;
-                    continue;
-                }
-                m.forward();
-                h = m.output();
+        Conv2dOps.forward(hIn, latents, convInW, convInB, workspace, convInP);
+        for (Module m : down) m.forward();
+        for (Module m : middle) m.forward();
+        int skip = 0;
+        Tensor h = middle.getLast().output();
+        for (Module m : up) {
+            if (m == null) {
+                ShapeOps.concatChannels(upConcat.get(skip), h, upSkips.get(skip));
+                skip++;
+                continue;
             }
-            NormOps.groupnormForward(outNorm, outMean, outRstd, h, outNormG, outNormB, NormOps.GROUPS, NormOps.EPS, true);
-            Conv2dOps.forward(output, outNorm, outConvW, outConvB, workspace, outConvP);
-            forwardDone = true;
-            return output;
+            m.forward();
+            h = m.output();
         }
+        NormOps.groupnormForward(outNorm, outMean, outRstd, h, outNormG, outNormB, NormOps.GROUPS, NormOps.EPS, true);
+        Conv2dOps.forward(output, outNorm, outConvW, outConvB, workspace, outConvP);
+        forwardDone = true;
+        return output;
     }
 
     /**
@@ -384,8 +382,8 @@ public final class UNet implements AutoCloseable {
     private void projectIn(Tensor tokens, Tensor x, Tensor w, Tensor b) {
         int C = (int) x.shape().dim(1), N = (int) (x.numel() / (batch * (long) C));
         LinearOps.broadcastBias(tokens, b);
-        // column-major tokens_b^T (C x N, ld C) = w^T... : op(A) = (w as stored, (out, in) row-major = col-major in x out)^T,
-        // op(B) = (x_b as col-major N x C, ld N)^T
+        // column-major tokens_b^T (C x N, ld C) += op(A) op(B): A = w ((out, in) row-major = column-major in x out, ld C)
+        // transposed, B = x_b (column-major N x C, ld N) transposed
         device.gemm(new GemmParams(true, true, C, N, C, 1f, w, C, 0, x, N, (long) C * N, 1f, tokens, C, (long) N * C, batch));
     }
 
