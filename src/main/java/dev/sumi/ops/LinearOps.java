@@ -38,6 +38,22 @@ public final class LinearOps {
     }
 
     /**
+     * y (M, N) = b (N) in every row ({@code =}): the bias step of {@link #forward} alone, for callers that
+     * run their own GEMM onto y with beta = 1 (the UNet's proj_in, a 1x1 conv read through a transpose).
+     */
+    public static void broadcastBias(Tensor y, Tensor b) {
+        String op = "linear.broadcastBias";
+        Checks.floatType(op, "y", y);
+        int n = Checks.toInt(op, "N", b.numel());
+        Checks.shape(op, "b", b, n);
+        int m = Checks.rows(op, "y", y, n);
+        sameType(op, y, b);
+        if (m > 0 && n > 0) {
+            y.device().launch("bias_broadcast_" + y.dtype().kernelSuffix(), Launch.flatGrid((long) m * n), Dim3.of(Launch.BLOCK), 0, y, b, (long) m, (long) n);
+        }
+    }
+
+    /**
      * Backward of {@link #forward}: dx (M, K) = dy (M, N) W (N, K) (=); dW (N, K) += dy^T x; db (N) +=
      * column sums of dy (float accumulation). dW and db may be null (frozen), dx may be null (first layer).
      */
