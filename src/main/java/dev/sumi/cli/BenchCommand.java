@@ -16,7 +16,7 @@ import java.util.Locale;
 
 /** Throughput benchmarks (never timed tests). Without a subcommand: the GEMM benchmark. */
 @Command(name = "bench", description = "Benchmarks: GEMM, kernels, checkpoint opening and the training ops on the chosen device.",
-        subcommands = {BenchCommand.Gemm.class, BenchCommand.Kernels.class, BenchCommand.Open.class, BenchCommand.Ops.class})
+        subcommands = {BenchCommand.Gemm.class, BenchCommand.Kernels.class, BenchCommand.Open.class, BenchCommand.Ops.class, BenchCommand.UNetStep.class})
 public final class BenchCommand implements java.util.concurrent.Callable<Integer> {
 
     @Override
@@ -189,6 +189,39 @@ public final class BenchCommand implements java.util.concurrent.Callable<Integer
                 }
             }
             return 0;
+        }
+    }
+
+    @Command(name = "unet", description = "Load a checkpoint's UNet and time one forward (and backward) at a resolution.")
+    static final class UNetStep implements java.util.concurrent.Callable<Integer> {
+        @picocli.CommandLine.Parameters(paramLabel = "MODEL", description = "A checkpoint or diffusers folder.")
+        java.nio.file.Path model;
+
+        @Option(names = "--resolution", defaultValue = "256", description = "Image size in pixels (default ${DEFAULT-VALUE}).")
+        int resolution;
+
+        @Option(names = "--batch", defaultValue = "1", description = "Batch size (default ${DEFAULT-VALUE}).")
+        int batch;
+
+        @Option(names = "--dtype", defaultValue = "F32", description = "F32, F16 or BF16 (default ${DEFAULT-VALUE}).")
+        DType dtype;
+
+        @Option(names = "--forward-only", description = "Skip the backward pass.")
+        boolean forwardOnly;
+
+        @picocli.CommandLine.Mixin
+        DeviceOption device;
+
+        @Override
+        public Integer call() throws Exception {
+            try (Device d = device.open()) {
+                dev.sumi.bench.UNetBench.Result r = dev.sumi.bench.UNetBench.run(model, d, dtype, batch, resolution, !forwardOnly);
+                System.out.printf(Locale.ROOT, "unet %s on %s, %s, batch %d, %dpx: load %.1f s, forward %.2f s, backward %s; outputs %s; device memory %s%n",
+                        r.family(), d.name(), dtype, batch, resolution, r.loadMs() / 1e3, r.forwardMs() / 1e3,
+                        forwardOnly ? "skipped" : String.format(Locale.ROOT, "%.2f s", r.backwardMs() / 1e3),
+                        r.finite() ? "finite" : "NOT FINITE", Bytes.human(r.deviceBytesUsed()));
+                return r.finite() ? 0 : 1;
+            }
         }
     }
 }

@@ -74,4 +74,11 @@ class EvalCommandTest {
         assertEquals(0, dec.exit(), dec.err());
         read(decoded, "image", 1, 3, 16, 12);
     }
+
+    @Test
+    void benchUnetRunsAForwardAndBackwardStep() {
+        CliTest.Run r = CliTest.run("bench", "unet", model.toString(), "--device", "host", "--resolution", "32");
+        assertEquals(0, r.exit(), r.err());
+        assertTrue(r.out().contains("outputs finite"), r.out());
+    }
 }
