@@ -6,6 +6,7 @@ import dev.sumi.model.ModelArchitecture;
 import dev.sumi.model.ModelFormatException;
 import dev.sumi.model.clip.TextEncoder;
 import dev.sumi.model.clip.TextEncoderConfig;
+import dev.sumi.model.unet.UNet;
 import dev.sumi.model.vae.Vae;
 import dev.sumi.tensor.DType;
 import dev.sumi.tensor.Tensor;
@@ -25,7 +26,7 @@ import java.util.concurrent.Callable;
  * golden tests and users compare sumi with other implementations.
  */
 @Command(name = "eval", description = "Run one network on tensors from a .safetensors file and write its outputs.",
-        subcommands = {EvalCommand.TextEncoderEval.class, EvalCommand.VaeEncode.class, EvalCommand.VaeDecode.class})
+        subcommands = {EvalCommand.UNetEval.class, EvalCommand.TextEncoderEval.class, EvalCommand.VaeEncode.class, EvalCommand.VaeDecode.class})
 public final class EvalCommand implements Runnable {
 
     @picocli.CommandLine.Spec
@@ -65,6 +66,28 @@ public final class EvalCommand implements Runnable {
         void write(String name, Tensor t) throws Exception {
             new SafeTensorsWriter().addFloats(name, StoredType.F32, t.shape().dims(), t.toFloats()).write(out, force);
             System.out.println("wrote " + name + " " + t.shape() + " to " + out);
+        }
+    }
+
+    @Command(name = "unet", description = "latents [B,4,h,w], timesteps [B], context [B,T,C] -> out [B,4,h,w] (the model's prediction).")
+    static final class UNetEval implements Callable<Integer> {
+        @Mixin
+        Common c;
+
+        @Override
+        public Integer call() throws Exception {
+            try (Checkpoint ck = Checkpoint.open(c.model, null); SafeTensorsFile in = SafeTensorsFile.open(c.inputs); Device d = c.device.open()) {
+                if (ck.architecture().unet() == null) throw new ModelFormatException(c.model + ": no UNet");
+                long[] ls = c.shape(in, "latents", 4), ts = c.shape(in, "timesteps", 1), cs = c.shape(in, "context", 3);
+                if (ts[0] != ls[0] || cs[0] != ls[0]) throw new ModelFormatException(c.inputs + ": latents, timesteps and context disagree on the batch size");
+                try (UNet unet = UNet.load(ck, ck.architecture().unet(), d, c.dtype, (int) ls[0], (int) ls[2], (int) ls[3], (int) cs[1]);
+                     Tensor latents = Tensor.fromFloats(d, c.dtype, in.readFloats("latents"), ls);
+                     Tensor timesteps = Tensor.fromFloats(d, DType.F32, in.readFloats("timesteps"), ts);
+                     Tensor context = Tensor.fromFloats(d, c.dtype, in.readFloats("context"), cs)) {
+                    c.write("out", unet.forward(latents, timesteps, context));
+                }
+            }
+            return 0;
         }
     }
 

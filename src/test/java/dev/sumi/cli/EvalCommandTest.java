@@ -9,6 +9,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
+import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -73,6 +74,29 @@ class EvalCommandTest {
         CliTest.Run dec = CliTest.run("eval", "vae-decode", "--model", model.toString(), "--inputs", latents.toString(), "--out", decoded.toString(), "--device", "host");
         assertEquals(0, dec.exit(), dec.err());
         read(decoded, "image", 1, 3, 16, 12);
+    }
+
+    @Test
+    void unet() throws Exception {
+        Path in = dir.resolve("unet-in.safetensors");
+        Random r = new Random(3);
+        float[] lat = new float[2 * 4 * 8 * 6], ctx = new float[2 * 77 * 64];
+        for (int i = 0; i < lat.length; i++) lat[i] = (float) r.nextGaussian();
+        for (int i = 0; i < ctx.length; i++) ctx[i] = (float) r.nextGaussian();
+        new SafeTensorsWriter().addFloats("latents", StoredType.F32, new long[] {2, 4, 8, 6}, lat)
+                .addFloats("timesteps", StoredType.F32, new long[] {2}, new float[] {1, 999})
+                .addFloats("context", StoredType.F32, new long[] {2, 77, 64}, ctx).write(in, true);
+        Path out = dir.resolve("unet-out.safetensors");
+        CliTest.Run run = CliTest.run("eval", "unet", "--model", model.toString(), "--inputs", in.toString(), "--out", out.toString(), "--device", "host");
+        assertEquals(0, run.exit(), run.err());
+        read(out, "out", 2, 4, 8, 6);
+        Path bad = dir.resolve("unet-bad.safetensors");
+        new SafeTensorsWriter().addFloats("latents", StoredType.F32, new long[] {2, 4, 8, 6}, lat)
+                .addFloats("timesteps", StoredType.F32, new long[] {1}, new float[] {1})
+                .addFloats("context", StoredType.F32, new long[] {2, 77, 64}, ctx).write(bad, true);
+        CliTest.Run refused = CliTest.run("eval", "unet", "--model", model.toString(), "--inputs", bad.toString(), "--out", dir.resolve("x.safetensors").toString());
+        assertNotEquals(0, refused.exit());
+        assertTrue(refused.err().contains("batch size"), refused.err());
     }
 
     @Test
