@@ -39,10 +39,12 @@ class CliTest {
     }
 
     @Test
-    void demoRunsTheSelfTestAndDoesNotPretendToTrain() {
-        Run r = run("demo", "--device", "host");
+    void demoRunsEveryNetworkAndDoesNotPretendToTrain(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) {
+        Run r = run("demo", "--device", "host", "--out", dir.toString());
         assertEquals(0, r.exit(), r.err());
-        assertTrue(r.out().contains("Not built yet"), r.out());
+        assertTrue(r.out().contains("one step:") && r.out().contains("Nothing was trained"), r.out());
+        assertTrue(java.nio.file.Files.exists(dir.resolve("tiny.safetensors")));
+        assertTrue(java.nio.file.Files.exists(dir.resolve("tiny.tokenizer/vocab.json")));
     }
 
     @Test
