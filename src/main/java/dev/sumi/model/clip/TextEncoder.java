@@ -19,8 +19,12 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The CLIP text encoder (transformers' CLIPTextModel, HF_CLIP layout) as a forward and a backward
- * over the op library, for a fixed batch of B prompts of T = 77 tokens.
+ * The CLIP text encoder as a forward and a backward over the op library, for a fixed batch of B prompts
+ * of T = 77 tokens, in either checkpoint layout: HF_CLIP (transformers' CLIPTextModel; SD 1.x, SDXL's
+ * first encoder) or OPEN_CLIP (OpenCLIP's TextTransformer; SD 2.x's {@code cond_stage_model.model.},
+ * SDXL's {@code conditioner.embedders.1.model.}). The network is the same; OPEN_CLIP stores q, k, v stacked
+ * in {@code attn.in_proj_weight} (3C, C) / {@code in_proj_bias} (3C), which the encoder uses through views
+ * of row blocks 0, 1, 2, and its configs use exact gelu. SD 2.x trains with clip skip 2 (kohya's v2 path).
  *
  * <pre>
  * B = batch, T = tokens (77), C = width, H = heads, D = C / H, I = intermediate (MLP), L = layers
@@ -47,7 +51,7 @@ import java.util.Map;
  */
 public final class TextEncoder implements AutoCloseable {
 
-    /** One encoder layer's parameters (LDM names under text_model.encoder.layers.i). */
+    /** One encoder layer's parameters (HF names under text_model.encoder.layers.i; OPEN_CLIP: see {@link #openClipLayer}). */
     private record Layer(Tensor ln1W, Tensor ln1B,       // (C)
                          Tensor qW, Tensor qB,           // (C, C), (C)
                          Tensor kW, Tensor kB,           // (C, C), (C)
@@ -84,6 +88,7 @@ public final class TextEncoder implements AutoCloseable {
     private final Tensor positionEmbedding;   // (77, C)
     private final Layer[] layers;             // L
     private final Tensor finalW, finalB;      // (C)
+    private final Tensor textProjection;      // OPEN_CLIP (C, P) / HF_CLIP (P, C), or null: loaded, not applied
     private final Map<String, Tensor> gradients = new LinkedHashMap<>();   // layout name -> F32 gradient
     private final Grads[] grads;              // L
 
@@ -109,9 +114,6 @@ public final class TextEncoder implements AutoCloseable {
      * {@code checkpoint} onto {@code device} in {@code dtype}, and allocates everything for {@code batch} prompts.
      */
     public static TextEncoder load(Checkpoint checkpoint, String prefix, TextEncoderConfig config, Device device, DType dtype, int batch) {
-        if (config.layout() != TextEncoderConfig.Layout.HF_CLIP) {
-            throw new UnsupportedOperationException("text encoder: only the HF_CLIP layout is implemented, not " + config.layout());
-        }
         Map<String, Tensor> params = new LinkedHashMap<>();
         try {
             for (var spec : TextEncoderLayout.parameters(config)) {
@@ -138,13 +140,19 @@ public final class TextEncoder implements AutoCloseable {
         try {
             long B = batch, T = TOKENS, C = config.width(), I = config.intermediate(), H = config.heads();
             int L = config.layers();
-            tokenEmbedding = param(params, "text_model.embeddings.token_embedding.weight");
-            positionEmbedding = param(params, "text_model.embeddings.position_embedding.weight");
-            finalW = param(params, "text_model.final_layer_norm.weight");
-            finalB = param(params, "text_model.final_layer_norm.bias");
+            boolean open = config.layout() == TextEncoderConfig.Layout.OPEN_CLIP;
+            tokenEmbedding = param(params, open ? "token_embedding.weight" : "text_model.embeddings.token_embedding.weight");
+            positionEmbedding = param(params, open ? "positional_embedding" : "text_model.embeddings.position_embedding.weight");
+            finalW = param(params, open ? "ln_final.weight" : "text_model.final_layer_norm.weight");
+            finalB = param(params, open ? "ln_final.bias" : "text_model.final_layer_norm.bias");
+            textProjection = config.projectionDim() > 0 ? params.get(open ? "text_projection" : "text_projection.weight") : null;
             layers = new Layer[L];
             grads = new Grads[L];
             for (int l = 0; l < L; l++) {
+                if (open) {
+                    openClipLayer(params, l, C, I);
+                    continue;
+                }
                 String p = "text_model.encoder.layers." + l + ".";
                 layers[l] = new Layer(param(params, p + "layer_norm1.weight"), param(params, p + "layer_norm1.bias"),
                         param(params, p + "self_attn.q_proj.weight"), param(params, p + "self_attn.q_proj.bias"),
@@ -199,6 +207,33 @@ public final class TextEncoder implements AutoCloseable {
         return t;
     }
 
+    /**
+     * Layer l of the OPEN_CLIP layout (transformer.resblocks.l): q, k, v weights and biases are views of
+     * row blocks 0, 1, 2 of the stacked attn.in_proj_weight (3C, C) / in_proj_bias (3C) (no copies), and
+     * their gradients views of one stacked F32 gradient under the in_proj name.
+     */
+    private void openClipLayer(Map<String, Tensor> params, int l, long C, long I) {
+        String p = "transformer.resblocks." + l + ".";
+        Tensor inW = param(params, p + "attn.in_proj_weight"), inB = param(params, p + "attn.in_proj_bias");
+        if (inW.numel() != 3 * C * C || inB.numel() != 3 * C) {
+            throw new IllegalArgumentException("text encoder: " + p + "attn.in_proj_weight/bias are " + inW.shape() + " / " + inB.shape() + ", expected [" + 3 * C + ", " + C + "] / [" + 3 * C + "]");
+        }
+        layers[l] = new Layer(param(params, p + "ln_1.weight"), param(params, p + "ln_1.bias"),
+                inW.view(0, C, C), inB.view(0, C),
+                inW.view(C * C, C, C), inB.view(C, C),
+                inW.view(2 * C * C, C, C), inB.view(2 * C, C),
+                param(params, p + "attn.out_proj.weight"), param(params, p + "attn.out_proj.bias"),
+                param(params, p + "ln_2.weight"), param(params, p + "ln_2.bias"),
+                param(params, p + "mlp.c_fc.weight"), param(params, p + "mlp.c_fc.bias"),
+                param(params, p + "mlp.c_proj.weight"), param(params, p + "mlp.c_proj.bias"));
+        Tensor gW = grad(p + "attn.in_proj_weight", 3 * C, C), gB = grad(p + "attn.in_proj_bias", 3 * C);
+        grads[l] = new Grads(gW.view(0, C, C), gB.view(0, C), gW.view(C * C, C, C), gB.view(C, C),
+                gW.view(2 * C * C, C, C), gB.view(2 * C, C),
+                grad(p + "attn.out_proj.weight", C, C), grad(p + "attn.out_proj.bias", C),
+                grad(p + "mlp.c_fc.weight", I, C), grad(p + "mlp.c_fc.bias", I),
+                grad(p + "mlp.c_proj.weight", C, I), grad(p + "mlp.c_proj.bias", C));
+    }
+
     private Tensor alloc(DType type, long... dims) {
         Tensor t = Tensor.allocate(device, type, dims);
         owned.add(t);
@@ -217,6 +252,14 @@ public final class TextEncoder implements AutoCloseable {
 
     public int batch() {
         return batch;
+    }
+
+    /**
+     * The file's text projection ({@code text_projection} (C, P) for OPEN_CLIP, {@code text_projection.weight}
+     * (P, C) for HF_CLIP), null when the config has none. Loaded for a pooled output; {@link #forward} does not use it.
+     */
+    public Tensor textProjection() {
+        return textProjection;
     }
 
     /** F32 gradients of every encoder-layer Linear weight and bias, by {@link TextEncoderLayout} name (unprefixed). */

@@ -40,6 +40,11 @@ public record TextEncoderConfig(Layout layout, int vocabSize, int width, int lay
         return new TextEncoderConfig(Layout.HF_CLIP, vocabSize, 64, 2, 4, 256, 77, true, 0);
     }
 
+    /** OpenCLIP's layout at toy width (exact gelu, a 64-wide projection), with a small vocabulary. */
+    public static TextEncoderConfig tinyOpenClip(int vocabSize) {
+        return new TextEncoderConfig(Layout.OPEN_CLIP, vocabSize, 64, 2, 4, 256, 77, false, 64);
+    }
+
     public int headDim() {
         return width / heads;
     }
