@@ -5,7 +5,6 @@ import dev.sumi.model.Checkpoint;
 import dev.sumi.model.ModelArchitecture;
 import dev.sumi.model.ModelFormatException;
 import dev.sumi.model.clip.TextEncoder;
-import dev.sumi.model.clip.TextEncoderConfig;
 import dev.sumi.model.unet.UNet;
 import dev.sumi.model.vae.Vae;
 import dev.sumi.tensor.DType;
@@ -108,9 +107,6 @@ public final class EvalCommand implements Runnable {
                 var encoders = ck.architecture().textEncoders();
                 if (encoder < 1 || encoder > encoders.size()) throw new ModelFormatException(c.model + ": has " + encoders.size() + " text encoder(s), not " + encoder);
                 ModelArchitecture.TextEncoder te = encoders.get(encoder - 1);
-                if (te.config().layout() != TextEncoderConfig.Layout.HF_CLIP) {
-                    throw new ModelFormatException(c.model + ": the OpenCLIP text encoder is not implemented yet");
-                }
                 long[] s = c.shape(in, "input_ids", 2);
                 float[] raw = in.readFloats("input_ids");
                 int[] ids = new int[raw.length];
