@@ -70,10 +70,6 @@ public record MemoryPlan(String family, DType dtype, int batch, int width, int h
             int i = 0;
             for (ModelArchitecture.TextEncoder te : arch.textEncoders()) {
                 String label = arch.textEncoders().size() > 1 ? "text encoder " + (++i) : "text encoder";
-                if (te.config().layout() != TextEncoderConfig.Layout.HF_CLIP) {
-                    note = label + " (OpenCLIP) is not implemented yet and is not counted";
-                    continue;
-                }
                 Map<String, Tensor> params;
                 try (var s = d.category(label + " weights")) {
                     params = weights(d, TextEncoderLayout.parameters(te.config()), dtype);
