@@ -240,6 +240,14 @@ public final class Vae implements AutoCloseable {
         return batch;
     }
 
+    public Device device() {
+        return device;
+    }
+
+    public DType dtype() {
+        return dtype;
+    }
+
     public int height() {
         return height;
     }
