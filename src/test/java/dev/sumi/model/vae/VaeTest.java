@@ -7,6 +7,7 @@ import dev.sumi.tensor.DType;
 import dev.sumi.tensor.Tensor;
 import dev.sumi.tensor.safetensors.SafeTensorsFile;
 import dev.sumi.tensor.safetensors.StoredType;
+import dev.sumi.testing.TinyModelGolden;
 import dev.sumi.testing.Devices;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -42,42 +43,24 @@ class VaeTest {
     static Path dir;
 
     static SafeTensorsFile fixture;
+    static TinyModelGolden golden;
     static Checkpoint checkpoint;
     static final VaeConfig CONFIG = VaeConfig.tiny();
 
     @BeforeAll
     static void setUp() throws Exception {
-        fixture = SafeTensorsFile.open(Path.of(VaeTest.class.getResource(FIXTURE).toURI()));
-        Path ckpt = dir.resolve("tiny.safetensors");
-        RandomCheckpoint.Plan plan = RandomCheckpoint.plan(RandomCheckpoint.Arch.TINY, 1);
-        RandomCheckpoint.write(plan, 1, StoredType.F32, ckpt, false);
-        // the fixture was computed from `sumi make-model --arch tiny --seed 1 --dtype f32`: same bytes
-        assertEquals(fixture.metadata().get("sshs_model_hash"), ModelHashes.of(ckpt).sshsModelHash(),
-                "the tiny checkpoint is not the one the fixture was made from: rerun scripts/golden-vae");
-        checkpoint = Checkpoint.open(ckpt, null);
+        golden = TinyModelGolden.open(FIXTURE, dir, "scripts/golden-vae", "vae");
+        fixture = golden.fixture;
+        checkpoint = golden.checkpoint;
     }
 
     @AfterAll
     static void tearDown() {
-        if (checkpoint != null) checkpoint.close();
-        if (fixture != null) fixture.close();
-    }
-
-    static double budget(String name, float[] truth) {
-        double maxAbs = 0;
-        for (float v : truth) maxAbs = Math.max(maxAbs, Math.abs(v));
-        return 2 * Double.parseDouble(fixture.metadata().get("baseline." + name)) + 4 * Math.ulp((float) maxAbs);
+        if (golden != null) golden.close();
     }
 
     static double compare(String name, float[] got) throws Exception {
-        float[] truth = fixture.readFloats(name);
-        assertEquals(truth.length, got.length, name);
-        double err = 0;
-        for (int i = 0; i < got.length; i++) err = Math.max(err, Math.abs((double) got[i] - truth[i]));
-        double budget = budget(name, truth);
-        System.out.printf("vae %-8s max err %.3e, budget %.3e (%.0f%%)%n", name, err, budget, 100 * err / budget);
-        if (!(err <= budget)) fail(name + ": max error " + err + " exceeds the budget " + budget);
-        return err / budget;
+        return golden.compare(name, got);
     }
 
     @Test
