@@ -63,8 +63,15 @@ public final class EvalCommand implements Runnable {
         }
 
         void write(String name, Tensor t) throws Exception {
-            new SafeTensorsWriter().addFloats(name, StoredType.F32, t.shape().dims(), t.toFloats()).write(out, force);
-            System.out.println("wrote " + name + " " + t.shape() + " to " + out);
+            write(java.util.Map.of(name, t));
+        }
+
+        /** Writes every output as F32, atomically, refusing to replace a file without --force. */
+        void write(java.util.Map<String, Tensor> outputs) throws Exception {
+            SafeTensorsWriter w = new SafeTensorsWriter();
+            for (var e : new java.util.TreeMap<>(outputs).entrySet()) w.addFloats(e.getKey(), StoredType.F32, e.getValue().shape().dims(), e.getValue().toFloats());
+            w.write(out, force);
+            outputs.forEach((k, t) -> System.out.println("wrote " + k + " " + t.shape() + " to " + out));
         }
     }
 
@@ -133,11 +140,7 @@ public final class EvalCommand implements Runnable {
                 try (Vae vae = Vae.load(ck, ck.architecture().vae(), d, c.dtype, (int) s[0], (int) s[2], (int) s[3]);
                      Tensor image = Tensor.fromFloats(d, c.dtype, in.readFloats("image"), s)) {
                     Tensor[] posterior = vae.encode(image);
-                    SafeTensorsWriter w = new SafeTensorsWriter();
-                    w.addFloats("mean", StoredType.F32, posterior[0].shape().dims(), posterior[0].toFloats());
-                    w.addFloats("logvar", StoredType.F32, posterior[1].shape().dims(), posterior[1].toFloats());
-                    w.write(c.out, c.force);
-                    System.out.println("wrote mean, logvar " + posterior[0].shape() + " to " + c.out);
+                    c.write(java.util.Map.of("mean", posterior[0], "logvar", posterior[1]));
                 }
             }
             return 0;

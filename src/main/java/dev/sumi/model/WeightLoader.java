@@ -3,6 +3,7 @@ package dev.sumi.model;
 import dev.sumi.device.Device;
 import dev.sumi.model.Checkpoint.Part;
 import dev.sumi.model.Checkpoint.TensorRef;
+import dev.sumi.nn.ParamSpec;
 import dev.sumi.tensor.DType;
 import dev.sumi.tensor.Tensor;
 import dev.sumi.tensor.safetensors.StoredConvert;
@@ -10,6 +11,10 @@ import dev.sumi.tensor.safetensors.StoredType;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
 
 /**
  * Moves checkpoint tensors onto a device in the dtype asked for, streaming: the mapped file is read
@@ -28,6 +33,23 @@ public final class WeightLoader {
         TensorRef ref = checkpoint.tensors().get(ldmKey);
         if (ref == null) throw new ModelFormatException(checkpoint.path() + ": no tensor " + ldmKey);
         return load(ref, device, dtype, CHUNK_ELEMENTS);
+    }
+
+    /**
+     * Loads every parameter of a layout ({@code prefix} + each spec's name) and hands the map, keyed by
+     * layout name, to {@code build} (a network constructor, which takes ownership). If loading or
+     * building fails, every tensor loaded so far is freed.
+     */
+    public static <T> T loadAll(Checkpoint checkpoint, String prefix, List<ParamSpec> specs, Device device, DType dtype,
+                                Function<Map<String, Tensor>, T> build) {
+        Map<String, Tensor> params = new LinkedHashMap<>();
+        try {
+            for (ParamSpec spec : specs) params.put(spec.name(), load(checkpoint, prefix + spec.name(), device, dtype));
+            return build.apply(params);
+        } catch (RuntimeException e) {
+            params.values().forEach(Tensor::close);
+            throw e;
+        }
     }
 
     static Tensor load(TensorRef ref, Device device, DType dtype, int chunkElements) {

@@ -114,16 +114,8 @@ public final class TextEncoder implements AutoCloseable {
      * {@code checkpoint} onto {@code device} in {@code dtype}, and allocates everything for {@code batch} prompts.
      */
     public static TextEncoder load(Checkpoint checkpoint, String prefix, TextEncoderConfig config, Device device, DType dtype, int batch) {
-        Map<String, Tensor> params = new LinkedHashMap<>();
-        try {
-            for (var spec : TextEncoderLayout.parameters(config)) {
-                params.put(spec.name(), WeightLoader.load(checkpoint, prefix + spec.name(), device, dtype));
-            }
-            return new TextEncoder(config, params, device, dtype, batch);
-        } catch (RuntimeException e) {
-            params.values().forEach(Tensor::close);
-            throw e;
-        }
+        return WeightLoader.loadAll(checkpoint, prefix, TextEncoderLayout.parameters(config), device, dtype,
+                params -> new TextEncoder(config, params, device, dtype, batch));
     }
 
     /** {@code params}: every {@link TextEncoderLayout} name of {@code config}, in {@code dtype}; the encoder takes ownership. */

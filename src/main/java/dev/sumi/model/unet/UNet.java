@@ -104,16 +104,8 @@ public final class UNet implements AutoCloseable {
     /** Loads {@code model.diffusion_model.*} from {@code checkpoint} onto {@code device} in {@code dtype}. */
     public static UNet load(Checkpoint checkpoint, UNetConfig config, Device device, DType dtype,
                             int batch, int height, int width, int contextTokens) {
-        Map<String, Tensor> params = new LinkedHashMap<>();
-        try {
-            for (var spec : UNetLayout.parameters(config)) {
-                params.put(spec.name(), WeightLoader.load(checkpoint, LdmComponent.UNET.prefix + spec.name(), device, dtype));
-            }
-            return new UNet(config, params, device, dtype, batch, height, width, contextTokens);
-        } catch (RuntimeException e) {
-            params.values().forEach(Tensor::close);
-            throw e;
-        }
+        return WeightLoader.loadAll(checkpoint, LdmComponent.UNET.prefix, UNetLayout.parameters(config), device, dtype,
+                params -> new UNet(config, params, device, dtype, batch, height, width, contextTokens));
     }
 
     /** {@code params}: every {@link UNetLayout} name of {@code config}, in {@code dtype}; the UNet takes ownership. */

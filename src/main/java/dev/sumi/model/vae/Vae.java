@@ -15,7 +15,6 @@ import dev.sumi.tensor.DType;
 import dev.sumi.tensor.Tensor;
 
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -101,16 +100,8 @@ public final class Vae implements AutoCloseable {
     }
 
     public static Vae load(Checkpoint checkpoint, String prefix, VaeConfig config, Device device, DType dtype, int batch, int height, int width) {
-        Map<String, Tensor> params = new LinkedHashMap<>();
-        try {
-            for (var spec : VaeLayout.parameters(config)) {
-                params.put(spec.name(), WeightLoader.load(checkpoint, prefix + spec.name(), device, dtype));
-            }
-            return new Vae(config, params, device, dtype, batch, height, width);
-        } catch (RuntimeException e) {
-            params.values().forEach(Tensor::close);
-            throw e;
-        }
+        return WeightLoader.loadAll(checkpoint, prefix, VaeLayout.parameters(config), device, dtype,
+                params -> new Vae(config, params, device, dtype, batch, height, width));
     }
 
     /** {@code params}: every {@link VaeLayout} name of {@code config}, in {@code dtype}; the VAE takes ownership. */

@@ -10,6 +10,7 @@ import dev.sumi.tensor.safetensors.SafeTensorsWriter;
 import dev.sumi.tensor.safetensors.StoredType;
 import dev.sumi.tensor.safetensors.TensorEntry;
 import dev.sumi.testing.Devices;
+import dev.sumi.testing.TinyModelGolden;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -52,6 +53,7 @@ class TextEncoderOpenClipTest {
     @TempDir
     static Path dir;
 
+    static TinyModelGolden golden;
     static SafeTensorsFile fixture;
     static Checkpoint checkpoint;
     static TextEncoderConfig config;
@@ -86,7 +88,8 @@ class TextEncoderOpenClipTest {
 
     @BeforeAll
     static void setUp() throws Exception {
-        fixture = SafeTensorsFile.open(Path.of(TextEncoderOpenClipTest.class.getResource(FIXTURE).toURI()));
+        golden = TinyModelGolden.fixtureOnly(FIXTURE, "openclip");
+        fixture = golden.fixture;
         config = TextEncoderConfig.tinyOpenClip(Integer.parseInt(fixture.metadata().get("vocab_size")));
         StringBuilder sha = new StringBuilder();
         Map<String, float[]> p = params(config, sha);
@@ -107,7 +110,7 @@ class TextEncoderOpenClipTest {
     @AfterAll
     static void tearDown() {
         if (checkpoint != null) checkpoint.close();
-        if (fixture != null) fixture.close();
+        if (golden != null) golden.close();
     }
 
     static int[] ids() throws Exception {
@@ -115,24 +118,8 @@ class TextEncoderOpenClipTest {
         return fixture.data(e).toArray(ValueLayout.JAVA_INT_UNALIGNED);
     }
 
-    static double budget(String name, float[] truth) {
-        double maxAbs = 0;
-        for (float v : truth) maxAbs = Math.max(maxAbs, Math.abs(v));
-        double floor = 4 * Math.ulp((float) maxAbs);
-        String absSum = fixture.metadata().get(name.replace(".grad.", ".abs_sum."));
-        if (name.endsWith("bias") && absSum != null) floor += DType.F32.epsilon() / 2 * Double.parseDouble(absSum);
-        return 2 * Double.parseDouble(fixture.metadata().get("baseline." + name)) + floor;
-    }
-
     static double compare(String name, float[] got) throws Exception {
-        float[] truth = fixture.readFloats(name);
-        assertEquals(truth.length, got.length, name);
-        double err = 0;
-        for (int i = 0; i < got.length; i++) err = Math.max(err, Math.abs((double) got[i] - truth[i]));
-        double budget = budget(name, truth);
-        System.out.printf("%-66s max err %.3e, budget %.3e (%.0f%%)%n", name, err, budget, 100 * err / budget);
-        if (!(err <= budget)) fail(name + ": max error " + err + " exceeds the budget " + budget);
-        return err / budget;
+        return golden.compare(name, got);
     }
 
     @Test

@@ -17,6 +17,7 @@ import dev.sumi.tensor.safetensors.SafeTensorsFile;
 import dev.sumi.tensor.safetensors.StoredType;
 import dev.sumi.tensor.safetensors.TensorEntry;
 import dev.sumi.testing.Devices;
+import dev.sumi.testing.TinyModelGolden;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
@@ -52,28 +53,23 @@ class TextEncoderTest {
     @TempDir
     static Path dir;
 
+    static TinyModelGolden golden;
     static SafeTensorsFile fixture;
     static Checkpoint checkpoint;
     static TextEncoderConfig config;
 
     @BeforeAll
     static void setUp() throws Exception {
-        fixture = SafeTensorsFile.open(Path.of(TextEncoderTest.class.getResource(FIXTURE).toURI()));
-        Path ckpt = dir.resolve("tiny.safetensors");
-        RandomCheckpoint.Plan plan = RandomCheckpoint.plan(RandomCheckpoint.Arch.TINY, 1);
-        RandomCheckpoint.write(plan, 1, StoredType.F32, ckpt, false);
-        // the fixture was computed from `sumi make-model --arch tiny --seed 1 --dtype f32`: same bytes
-        assertEquals(fixture.metadata().get("sshs_model_hash"), ModelHashes.of(ckpt).sshsModelHash(),
-                "the tiny checkpoint is not the one the fixture was made from: rerun scripts/golden-text-encoder");
-        config = TextEncoderConfig.tiny(plan.tokenizer().size());
+        golden = TinyModelGolden.open(FIXTURE, dir, "scripts/golden-text-encoder", "text encoder");
+        fixture = golden.fixture;
+        checkpoint = golden.checkpoint;
+        config = TextEncoderConfig.tiny(RandomCheckpoint.plan(RandomCheckpoint.Arch.TINY, 1).tokenizer().size());
         assertEquals(fixture.metadata().get("vocab_size"), Integer.toString(config.vocabSize()));
-        checkpoint = Checkpoint.open(ckpt, null);
     }
 
     @AfterAll
     static void tearDown() {
-        if (checkpoint != null) checkpoint.close();
-        if (fixture != null) fixture.close();
+        if (golden != null) golden.close();
     }
 
     static float[] floats(String name) throws Exception {
@@ -86,27 +82,11 @@ class TextEncoderTest {
     }
 
     static double budget(String name, float[] truth) {
-        double maxAbs = 0;
-        for (float v : truth) maxAbs = Math.max(maxAbs, Math.abs(v));
-        double floor = 4 * Math.ulp((float) maxAbs);
-        // A bias gradient is a sum over the B*77 rows of d loss / d output; each term is known only to a float
-        // rounding of itself, so no order of summation gets closer than u * sum|terms|. That matters where the
-        // sum cancels: k_proj's bias gradient is exactly zero (softmax ignores a shift common to all keys) and
-        // both float computations return only noise of that size.
-        String absSum = fixture.metadata().get(name.replace(".grad.", ".abs_sum."));
-        if (name.endsWith(".bias") && absSum != null) floor += DType.F32.epsilon() / 2 * Double.parseDouble(absSum);
-        return 2 * Double.parseDouble(fixture.metadata().get("baseline." + name)) + floor;
+        return golden.budget(name, truth);
     }
 
     static double compare(String name, float[] got) throws Exception {
-        float[] truth = floats(name);
-        assertEquals(truth.length, got.length, name);
-        double err = 0;
-        for (int i = 0; i < got.length; i++) err = Math.max(err, Math.abs((double) got[i] - truth[i]));
-        double budget = budget(name, truth);
-        System.out.printf("%-66s max err %.3e, budget %.3e (%.0f%%)%n", name, err, budget, 100 * err / budget);
-        if (!(err <= budget)) fail(name + ": max error " + err + " exceeds the budget " + budget);
-        return err / budget;
+        return golden.compare(name, got);
     }
 
     @Test
