@@ -172,7 +172,7 @@ public final class CudaDevice implements Device {
         enter();
         // cuMemFree must not race kernels still reading the buffer on our non-blocking stream.
         syncStream("free");
-        check(cuMemFree(devPtr(buffer)), "cuMemFree");
+        check(cuMemFree((DevPtr) buffer.handle()), "cuMemFree");
     }
 
     @Override
