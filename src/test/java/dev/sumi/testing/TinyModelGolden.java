@@ -49,14 +49,14 @@ public final class TinyModelGolden implements AutoCloseable {
      *
      * <p>A bias gradient is a sum over rows of d loss / d output; each term is known only to a float rounding
      * of itself, so no order of summation gets closer than u * sum|terms|. Where the fixture records that sum
-     * ({@code x.abs_sum.y} beside {@code x.grad.y}) it is added: a sum that cancels (k_proj's bias gradient is
+     * ({@code x.abs_sum.y} beside {@code x.grad.y}, {@code abs_sum.y} beside {@code grad.y}) it is added: a sum that cancels (k_proj's bias gradient is
      * exactly zero, softmax ignoring a shift common to all keys) leaves both float computations only that noise.
      */
     public double budget(String name, float[] truth) {
         double maxAbs = 0;
         for (float v : truth) maxAbs = Math.max(maxAbs, Math.abs(v));
         double floor = 4 * Math.ulp((float) maxAbs);
-        String absSum = fixture.metadata().get(name.replace(".grad.", ".abs_sum."));
+        String absSum = fixture.metadata().get(name.startsWith("grad.") ? "abs_sum." + name.substring(5) : name.replace(".grad.", ".abs_sum."));
         if (name.endsWith("bias") && absSum != null) floor += Math.ulp(1.0f) / 2 * Double.parseDouble(absSum);
         return 2 * Double.parseDouble(fixture.metadata().get("baseline." + name)) + floor;
     }
