@@ -66,7 +66,7 @@ public final class ExifOrientation {
 
     private static long u32(byte[] b, int at, boolean little) {
         long v = 0;
-        for (int i = 0; i < 4; i++) v |= (long) (b[at + (little ? i : 3 - i)] & 0xff) << (little ? 8 * i : 8 * (3 - i));
+        for (int i = 0; i < 4; i++) v |= (long) (b[at + (little ? i : 3 - i)] & 0xff) << (8 * i);   // byte i = bits 8i..
         return v;
     }
 
