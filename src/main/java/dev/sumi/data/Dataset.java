@@ -79,4 +79,12 @@ public record Dataset(Path root, List<Subset> subsets, CaptionOptions captions, 
         }
         return out;
     }
+
+    /** Up to five paths, then how many more (kohya lists five missing captions the same way). */
+    static String listFiles(List<Path> files) {
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < Math.min(5, files.size()); i++) sb.append(i == 0 ? "" : ", ").append(files.get(i));
+        if (files.size() > 5) sb.append(" ... and ").append(files.size() - 5).append(" more");
+        return sb.toString();
+    }
 }

@@ -68,11 +68,11 @@ public final class DatasetCheck {
             byPixels.computeIfAbsent(s.pixelsHash(), k -> new ArrayList<>()).add(s.file());
         }
         for (List<Path> same : byBytes.values())
-            if (same.size() > 1) problems.add(new Dataset.Problem(false, "duplicate files (same bytes): " + join(same)));
+            if (same.size() > 1) problems.add(new Dataset.Problem(false, "duplicate files (same bytes): " + Dataset.listFiles(same)));
         for (List<Path> same : byPixels.values()) {
             if (same.size() < 2) continue;
             boolean allSameBytes = byBytes.values().stream().anyMatch(b -> b.containsAll(same));
-            if (!allSameBytes) problems.add(new Dataset.Problem(false, "duplicate images (same pixels): " + join(same)));
+            if (!allSameBytes) problems.add(new Dataset.Problem(false, "duplicate images (same pixels): " + Dataset.listFiles(same)));
         }
         for (Dataset.Subset s : dataset.subsets()) {
             List<Path> missing = new ArrayList<>();
@@ -81,7 +81,7 @@ public final class DatasetCheck {
             String uses = s.classTokens() == null || s.classTokens().isEmpty()
                     ? "they train with an empty caption" : "they use the folder's class tokens '" + s.classTokens() + "'";
             problems.add(new Dataset.Problem(false, s.dir() + ": " + missing.size() + " image(s) without a caption file ("
-                    + uses + "): " + join(missing)));
+                    + uses + "): " + Dataset.listFiles(missing)));
         }
         List<Dataset.Problem> errors = new ArrayList<>(), warnings = new ArrayList<>();
         for (Dataset.Problem p : problems) (p.fatal() ? errors : warnings).add(p);
@@ -109,13 +109,5 @@ public final class DatasetCheck {
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("SHA-256 is missing from this JDK", e);
         }
-    }
-
-    /** Up to five names, then how many more (kohya lists five missing captions the same way). */
-    private static String join(List<Path> files) {
-        StringBuilder sb = new StringBuilder();
-        for (int i = 0; i < Math.min(5, files.size()); i++) sb.append(i == 0 ? "" : ", ").append(files.get(i));
-        if (files.size() > 5) sb.append(" ... and ").append(files.size() - 5).append(" more");
-        return sb.toString();
     }
 }

@@ -57,7 +57,7 @@ public final class DatasetScan {
         } else {
             if (!rootImages.isEmpty())
                 problems.add(warn(root + ": " + rootImages.size() + " image(s) lying in the folder itself are skipped: "
-                        + "with <repeats>_<name> subfolders only those are read"));
+                        + "with <repeats>_<name> subfolders only those are read: " + Dataset.listFiles(rootImages)));
             for (Path dir : subdirs) {
                 Integer repeats = repeatsOf(dir);
                 String name = dir.getFileName().toString();
