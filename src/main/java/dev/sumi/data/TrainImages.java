@@ -1,6 +1,7 @@
 package dev.sumi.data;
 
 import java.nio.file.Path;
+import java.util.List;
 
 /**
  * Turns a training image into the VAE's input: decoded, resized to cover its bucket, center-cropped, scaled to
@@ -45,6 +46,26 @@ public final class TrainImages {
                 for (int x = 0; x < bw; x++)
                     out[(c * bh + y) * bw + x] =
                             scaled[(c * resized.height() + top + y) * resized.width() + left + x] / 127.5f - 1f;
+        return out;
+    }
+
+    /**
+     * Loads one planned batch: each sample prepared for the batch's bucket, flipped where the plan says.
+     *
+     * @param placed the list {@link Placement#place} returned (the batch's indices point into it)
+     * @return (batch, 3, bucket.height, bucket.width) in [-1, 1]
+     */
+    public static float[] loadBatch(EpochPlan.Batch batch, List<Placement.Placed> placed) {
+        int bw = batch.bucket().width(), bh = batch.bucket().height(), sample = 3 * bh * bw;
+        float[] out = new float[batch.size() * sample];                         // (B, 3, bh, bw)
+        for (int i = 0; i < batch.size(); i++) {
+            Placement.Placed p = placed.get(batch.indices()[i]);
+            if (!p.choice().bucket().equals(batch.bucket()))
+                throw new IllegalArgumentException(p.image().file() + ": bucket " + p.choice().bucket() + ", batch " + batch.bucket());
+            float[] chw = prepare(ImageFiles.read(p.image().file()), p.choice());
+            if (batch.flipped()[i]) chw = flipHorizontal(chw, 3, bh, bw);
+            System.arraycopy(chw, 0, out, i * sample, sample);
+        }
         return out;
     }
 

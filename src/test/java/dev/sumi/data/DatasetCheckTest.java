@@ -1,5 +1,6 @@
 package dev.sumi.data;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -66,11 +67,18 @@ class DatasetCheckTest {
         assertEquals(steps, EpochPlan.plan(items, 2, 1, 1, true).size());
         var info = Placement.bucketInfo(placed);
         assertTrue(info.containsKey("buckets") && info.containsKey("mean_img_ar_error"), info.toString());
-        // every planned batch loads to its bucket's shape
-        for (EpochPlan.Batch b : EpochPlan.plan(items, 2, 1, 1, false))
-            for (int index : b.indices()) {
-                float[] chw = TrainImages.load(placed.get(index).image().file(), new Buckets(options));
-                assertEquals(3 * b.bucket().width() * b.bucket().height(), chw.length);
+        // every planned batch loads to its bucket's shape, flipped samples mirrored
+        int flips = 0;
+        for (EpochPlan.Batch b : EpochPlan.plan(items, 2, 1, 1, true)) {
+            int w = b.bucket().width(), h = b.bucket().height(), sample = 3 * h * w;
+            float[] batch = TrainImages.loadBatch(b, placed);
+            assertEquals(b.size() * sample, batch.length);
+            for (int i = 0; i < b.size(); i++) {
+                float[] chw = TrainImages.load(placed.get(b.indices()[i]).image().file(), new Buckets(options));
+                if (b.flipped()[i]) { chw = TrainImages.flipHorizontal(chw, 3, h, w); flips++; }
+                assertArrayEquals(chw, java.util.Arrays.copyOfRange(batch, i * sample, (i + 1) * sample), 0f);
             }
+        }
+        assertTrue(flips > 0, "this seed flips no sample: the flip path went untested");
     }
 }
