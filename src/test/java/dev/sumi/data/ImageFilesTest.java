@@ -140,6 +140,13 @@ class ImageFilesTest {
     }
 
     @Test
+    void cmykJpegIsRefusedWithAWayOut() {
+        Path cmyk = GOLDEN.resolve("cmyk.jpg");
+        DataException e = assertThrows(DataException.class, () -> ImageFiles.read(cmyk));
+        assertTrue(e.getMessage().startsWith(cmyk.toString()) && e.getMessage().contains("convert"), e.getMessage());
+    }
+
+    @Test
     void webpLosslessDecodesExactly() {
         RgbImage webp = ImageFiles.read(GOLDEN.resolve("webp-lossless.webp"));
         RgbImage png = ImageFiles.read(GOLDEN.resolve("webp-lossless.png"));
