@@ -1,5 +1,6 @@
 package dev.sumi.model.clip;
 
+import dev.sumi.device.Device;
 import dev.sumi.model.Checkpoint;
 import dev.sumi.model.LdmComponent;
 import dev.sumi.model.RandomCheckpoint;
@@ -11,6 +12,7 @@ import dev.sumi.testing.Devices;
 import dev.sumi.testing.TinyModelGolden;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -90,19 +92,30 @@ class LongPromptEncoderTest {
 
     @Test
     void matchesKohyaOverTransformersForwardAndGradients() throws Exception {
+        matchesKohya(Devices.host());
+    }
+
+    /** The same on the GPU: the row copies and the scatter as device-to-device copies of buffer slices. */
+    @Test
+    @Tag("gpu")
+    void matchesKohyaOnTheGpu() throws Exception {
+        matchesKohya(Devices.cuda());
+    }
+
+    static void matchesKohya(Device device) throws Exception {
         double worst = 0;
         for (int length : new int[] {150, 225}) {
             int B = captions.size(), n = LongPromptEncoder.chunks(length), K = LongPromptEncoder.contextTokens(length), C = config.width();
-            try (LongPromptEncoder enc = LongPromptEncoder.load(checkpoint, PREFIX, config, Devices.host(), DType.F32, B, length);
-                 Tensor ids = Tensor.fromInts(Devices.host(), ints("L" + length + ".input_ids"), (long) B * n, TextEncoder.TOKENS);
-                 Tensor dContext = Tensor.fromFloats(Devices.host(), DType.F32, dContext(B * K * C), B, K, C)) {
+            try (LongPromptEncoder enc = LongPromptEncoder.load(checkpoint, PREFIX, config, device, DType.F32, B, length);
+                 Tensor ids = Tensor.fromInts(device, ints("L" + length + ".input_ids"), (long) B * n, TextEncoder.TOKENS);
+                 Tensor dContext = Tensor.fromFloats(device, DType.F32, dContext(B * K * C), B, K, C)) {
                 for (int skip = 1; skip <= 2; skip++) {
                     String c = "L" + length + ".skip" + skip + ".";
                     enc.encoder().zeroGradients();
-                    long free = Devices.host().memoryInfo().free();
+                    long free = device.memoryInfo().free();
                     Tensor context = enc.forward(ids, skip);
                     enc.backward(dContext);
-                    assertEquals(free, Devices.host().memoryInfo().free(), "forward and backward allocate nothing on the device");
+                    assertEquals(free, device.memoryInfo().free(), "forward and backward allocate nothing on the device");
                     assertEquals(List.of((long) B, (long) K, (long) C), List.of(context.shape().dim(0), context.shape().dim(1), context.shape().dim(2)));
                     worst = Math.max(worst, golden.compare(c + "context", context.toFloats()));
                     int compared = 0;
@@ -115,7 +128,7 @@ class LongPromptEncoderTest {
                 }
             }
         }
-        System.out.printf("long prompt: worst error %.0f%% of its budget%n", 100 * worst);
+        System.out.printf("long prompt on %s: worst error %.0f%% of its budget%n", device.name(), 100 * worst);
     }
 
     /** With max token length 75 the context is the text encoder's own (B, 77, C) output, and the backward its backward. */
