@@ -41,6 +41,12 @@ class ModelCommandsTest {
         CliTest.Run r = CliTest.run("tokenize", "--model", out.toString(), "--json", "a photo of a red circle");
         assertEquals(0, r.exit(), r.err());
         assertTrue(r.out().startsWith("{\"tokens\":"), r.out());
+        CliTest.Run chunks = CliTest.run("tokenize", "--model", out.toString(), "--max-token-length", "150", "a photo of a red circle");
+        assertEquals(0, chunks.exit(), chunks.err());
+        assertTrue(chunks.out().contains("max token length 150: 2 chunks of 77 ids") && chunks.out().contains("chunk 2: ["), chunks.out());
+        CliTest.Run bad = CliTest.run("tokenize", "--model", out.toString(), "--max-token-length", "100", "x");
+        assertNotEquals(0, bad.exit());
+        assertTrue(bad.err().contains("max token length 100 is not 75, 150 or 225"), bad.err());
         System.setProperty("sumi.hf.hub", dir.resolve("empty-hub").toString());   // a user's real cache must not answer
         CliTest.Run none;
         try {

@@ -6,7 +6,11 @@ import dev.sumi.model.RandomCheckpoint;
 import dev.sumi.tensor.safetensors.SafeTensorsFile;
 import dev.sumi.tensor.safetensors.StoredType;
 
+import java.io.InputStream;
+import java.net.URL;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -35,12 +39,27 @@ public final class TinyModelGolden implements AutoCloseable {
 
     /** Opens {@code resource} (a classpath fixture) and writes the tiny checkpoint into {@code dir}. */
     public static TinyModelGolden open(String resource, Path dir, String script, String label) throws Exception {
-        SafeTensorsFile fixture = SafeTensorsFile.open(Path.of(TinyModelGolden.class.getResource(resource).toURI()));
+        SafeTensorsFile fixture = SafeTensorsFile.open(file(resource, dir));
         Path ckpt = dir.resolve("tiny.safetensors");
         RandomCheckpoint.write(RandomCheckpoint.plan(RandomCheckpoint.Arch.TINY, 1), 1, StoredType.F32, ckpt, false);
         assertEquals(fixture.metadata().get("sshs_model_hash"), ModelHashes.of(ckpt).sshsModelHash(),
                 "the tiny checkpoint is not the one the fixture was made from: rerun " + script);
         return new TinyModelGolden(fixture, Checkpoint.open(ckpt, null), label);
+    }
+
+    /**
+     * The fixture as a file: the resource itself from a classes folder, a copy in {@code dir} when it lies in a jar
+     * (scripts/gpu-check runs the GPU tier from sumi-tests.jar; SafeTensorsFile maps files).
+     */
+    private static Path file(String resource, Path dir) throws Exception {
+        URL url = TinyModelGolden.class.getResource(resource);
+        if (url == null) throw new IllegalStateException("no test resource " + resource);
+        if (url.getProtocol().equals("file")) return Path.of(url.toURI());
+        Path copy = dir.resolve(Path.of(resource).getFileName().toString());
+        try (InputStream in = url.openStream()) {
+            Files.copy(in, copy, StandardCopyOption.REPLACE_EXISTING);
+        }
+        return copy;
     }
 
     /**
