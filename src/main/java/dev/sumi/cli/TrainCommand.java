@@ -35,7 +35,7 @@ import java.util.function.Supplier;
 public final class TrainCommand implements Callable<Integer> {
 
     /** The training loop; replaced when the loop exists (and by tests). */
-    static Supplier<Trainer> trainers = () -> (config, progress) -> {
+    static Supplier<Trainer> trainers = () -> (config, progress, interrupt) -> {
         throw new UnsupportedOperationException("the training loop is not built into this sumi yet; --print-config shows what would run");
     };
 
@@ -80,10 +80,10 @@ public final class TrainCommand implements Callable<Integer> {
         }
         TrainConfigReader.checkPaths(c);
         if (c.seed() == null) c = c.withSeed(ThreadLocalRandom.current().nextLong(1L << 32));
-        try (Interrupt interrupt = new Interrupt(Duration.ofSeconds(60));
+        try (Interrupt interrupt = new Interrupt(Duration.ofSeconds(60)).install();
              Progress progress = new Progress(System.out, Progress.consoleMode(c.json()), c.outputDir(), System::nanoTime, 10_000_000_000L)) {
             try {
-                trainers.get().train(c, progress);
+                trainers.get().train(c, progress, interrupt);
             } catch (Exception e) {
                 progress.error(Main.oneLine(e));
                 throw e;
@@ -92,20 +92,32 @@ public final class TrainCommand implements Callable<Integer> {
         return 0;
     }
 
-    private static void print(TrainConfig c, Map<TrainOption, Setting> settings) {
+    /**
+     * The resolved settings as a TOML config that {@code --config} reads back to the same run, each line with a
+     * comment saying where its value came from; unset optional settings are commented out.
+     */
+    static void print(TrainConfig c, Map<TrainOption, Setting> settings) {
         Map<String, Object> m = c.toMap();
         if (c.json()) {
             System.out.println(JsonOut.write(m));
             return;
         }
-        int width = m.keySet().stream().mapToInt(String::length).max().orElse(0);
+        int width = m.keySet().stream().mapToInt(String::length).max().orElse(0) + 2;
         for (var e : m.entrySet()) {
             TrainOption o = TrainOption.find(e.getKey());
             Setting s = o == null ? null : settings.get(o);
             if (s == null && e.getKey().startsWith("conv_")) s = settings.get(TrainOption.NETWORK_ARGS);   // kohya's spelling of conv_dim
-            String value = e.getValue() == null ? (e.getKey().equals("seed") ? "random (drawn at start)" : "-") : String.valueOf(e.getValue());
-            String from = s != null ? s.origin() : "default";
-            System.out.println(String.format(Locale.ROOT, "%-" + width + "s = %s", e.getKey(), value) + "   # " + from);
+            String from = s != null ? s.origin() : e.getKey().equals("seed") && e.getValue() == null ? "default: drawn at start" : "default";
+            String line = e.getValue() == null ? "# " + e.getKey() + " =" : String.format(Locale.ROOT, "%-" + width + "s", e.getKey() + " = " + toml(e.getValue()));
+            System.out.println(String.format(Locale.ROOT, "%-" + (width + 24) + "s", line) + " # " + from);
         }
+    }
+
+    private static String toml(Object v) {
+        return switch (v) {
+            case List<?> l -> "[" + String.join(", ", l.stream().map(TrainCommand::toml).toList()) + "]";
+            case String str -> JsonOut.write(str);   // JSON's escapes are valid in a TOML basic string
+            default -> String.valueOf(v);
+        };
     }
 }

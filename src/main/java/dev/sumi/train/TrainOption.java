@@ -4,6 +4,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.stream.Stream;
 
 /**
  * Every setting of {@code sumi train}, once: its kohya name (sd-scripts' train_network.py argument, underscore
@@ -92,8 +93,8 @@ public enum TrainOption {
 
     /** Command-line names, the short alias first: --train-batch-size and --train_batch_size, and the same for each alias. */
     public String[] flags() {
-        return java.util.stream.Stream.concat(aliases.stream(), java.util.stream.Stream.of(key()))
-                .flatMap(n -> java.util.stream.Stream.of("--" + n.replace('_', '-'), "--" + n))
+        return Stream.concat(aliases.stream(), Stream.of(key()))
+                .flatMap(n -> Stream.of("--" + n.replace('_', '-'), "--" + n))
                 .distinct().toArray(String[]::new);
     }
 

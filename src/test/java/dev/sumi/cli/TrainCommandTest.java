@@ -34,16 +34,26 @@ class TrainCommandTest {
                 """);
         CliTest.Run r = CliTest.run("train", "--config", toml.toString(), "--train-batch-size", "2", "--flip", "--print-config");
         assertEquals(0, r.exit(), r.err());
-        assertTrue(r.out().contains("train_batch_size                = 2   # --train-batch-size"), r.out());
-        assertTrue(r.out().contains("pretrained_model_name_or_path   = sd15.safetensors   # " + toml + ":2: pretrained_model_name_or_path"), r.out());
-        assertTrue(r.out().contains("conv_dim                        = 4   # " + toml + ":7: network_args"), r.out());
-        assertTrue(r.out().contains("flip_aug                        = true   # --flip"), r.out());
-        assertTrue(r.out().contains("optimizer_type                  = Lion   # default"), r.out());
-        assertTrue(r.out().contains("seed                            = random (drawn at start)"), r.out());
+        assertTrue(r.out().matches("(?s).*\ntrain_batch_size = 2 +# --train-batch-size\n.*"), r.out());
+        assertTrue(r.out().matches("(?s)pretrained_model_name_or_path = \"sd15.safetensors\" +# " + java.util.regex.Pattern.quote(toml + ":2: pretrained_model_name_or_path") + "\n.*"), r.out());
+        assertTrue(r.out().matches("(?s).*\nconv_dim = 4 +# " + java.util.regex.Pattern.quote(toml + ":7: network_args") + "\n.*"), r.out());
+        assertTrue(r.out().matches("(?s).*\nflip_aug = true +# --flip\n.*"), r.out());
+        assertTrue(r.out().matches("(?s).*\noptimizer_type = \"Lion\" +# default\n.*"), r.out());
+        assertTrue(r.out().matches("(?s).*\n# seed = +# default: drawn at start\n.*"), r.out());
+
+        // the printed config is a TOML config that reads back to the same settings
+        Path printed = Files.writeString(dir.resolve("printed.toml"), r.out());
+        CliTest.Run again = CliTest.run("train", "--config", printed.toString(), "--print-config");
+        assertEquals(0, again.exit(), again.err());
+        assertEquals(values(r.out()), values(again.out()));
 
         CliTest.Run j = CliTest.run("train", "--config", toml.toString(), "--json", "--print-config");
         assertEquals(0, j.exit(), j.err());
         assertTrue(j.out().startsWith("{\"pretrained_model_name_or_path\":\"sd15.safetensors\"") && j.out().contains("\"train_batch_size\":4"), j.out());
+    }
+
+    private static java.util.List<String> values(String printed) {
+        return printed.lines().map(l -> l.substring(0, l.indexOf(" #") + 1).strip()).toList();
     }
 
     @Test
@@ -66,7 +76,7 @@ class TrainCommandTest {
         Path out = dir.resolve("out");
         AtomicReference<TrainConfig> got = new AtomicReference<>();
         Supplier<Trainer> before = TrainCommand.trainers;
-        TrainCommand.trainers = () -> (config, progress) -> {
+        TrainCommand.trainers = () -> (config, progress, interrupt) -> {
             got.set(config);
             progress.start(new ProgressSink.Start(1, 1, 0, 1, "test"));
             progress.step(new ProgressSink.Step(1, 1, 0.25, 1e-4, -1, false));
@@ -82,7 +92,7 @@ class TrainCommandTest {
             assertTrue(Files.readString(out.resolve("loss.csv")).contains("\n1,1,0.25,"));
             assertTrue(Files.readString(out.resolve("train.log")).contains("done: 1 steps"));
 
-            TrainCommand.trainers = () -> (config, progress) -> {
+            TrainCommand.trainers = () -> (config, progress, interrupt) -> {
                 throw new IllegalStateException("device lost");
             };
             r = CliTest.run("train", "--pretrained-model", model.toString(), "--train-data-dir", data.toString(), "--output-dir", out.toString(), "--json");
