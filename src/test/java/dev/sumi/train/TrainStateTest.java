@@ -26,8 +26,7 @@ class TrainStateTest {
         lora.put("lora_unet_a.lora_down.weight", new TrainState.Tensor(new long[] {2, 3}, new float[] {fill, -0f, Float.MIN_VALUE, 1e30f, -2, 3}));
         lora.put("lora_unet_a.alpha", new TrainState.Tensor(new long[] {}, new float[] {4}));
         Map<String, TrainState.Tensor> opt = Map.of("lora_unet_a.lora_down.weight.exp_avg", new TrainState.Tensor(new long[] {6}, new float[6]));
-        Map<String, Object> config = new LinkedHashMap<>();
-        config.put("network_dim", 4);
+        Map<String, Object> config = TrainConfigReader.resolve(TrainConfigTest.flags(TrainOption.CONV_DIM, "8")).toMap();
         return new TrainState(step, 3, 7, step, 65536.0, Map.of("noise", rng.state(), "data", new TrainRng(-1).state()), config, lora, opt);
     }
 
@@ -47,7 +46,10 @@ class TrainStateTest {
         assertEquals(List.of("lora_unet_a.lora_down.weight", "lora_unet_a.alpha"), List.copyOf(r.lora().keySet()));
         assertArrayEquals(s.lora().get("lora_unet_a.lora_down.weight").data(), r.lora().get("lora_unet_a.lora_down.weight").data());
         assertArrayEquals(new long[] {2, 3}, r.lora().get("lora_unet_a.lora_down.weight").shape());
-        assertEquals("4", String.valueOf(r.config().get("network_dim")).replace("Num[text=4]", "4"));
+        // the config read back (JSON numbers, nulls) still matches the run that wrote it, and not another one
+        assertEquals(List.of(), TrainConfigReader.resolve(TrainConfigTest.flags(TrainOption.CONV_DIM, "8")).resumeMismatches(r.config()));
+        assertEquals(List.of("conv_dim: saved 8, now null", "conv_alpha: saved 1.0, now null"),
+                TrainConfigReader.resolve(TrainConfigTest.flags()).resumeMismatches(r.config()));
         try (var files = Files.list(dir)) {
             assertEquals(List.of(d), files.toList());   // no temporary folder left
         }
