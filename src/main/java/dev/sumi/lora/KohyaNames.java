@@ -50,6 +50,26 @@ public final class KohyaNames {
         return Set.copyOf(names);
     }
 
+    /**
+     * The kohya module name of the LDM weight {@code ldmWeight} (relative to the component's prefix, ending in
+     * {@code .weight} or OpenCLIP's {@code in_proj_weight}); {@code part} picks q, k or v (0, 1, 2) of a fused
+     * projection, 0 otherwise.
+     */
+    public static String moduleName(Lineage lineage, Component c, String ldmWeight, int part) {
+        String d = KeyMap.toDiffusersAll(lineage, c, KeyMap.prefix(lineage, c) + ldmWeight).get(part);
+        if (!d.endsWith(".weight")) throw new IllegalArgumentException("lora: " + ldmWeight + " is not a weight");
+        return prefix(lineage, c) + d.substring(0, d.length() - ".weight".length()).replace('.', '_');
+    }
+
+    private static String prefix(Lineage lineage, Component c) {
+        return switch (c) {
+            case UNET -> "lora_unet_";
+            case TEXT_ENCODER -> lineage == Lineage.SDXL ? "lora_te1_" : "lora_te_";
+            case TEXT_ENCODER_2 -> "lora_te2_";
+            case VAE -> throw new IllegalArgumentException("lora: the VAE has no LoRA modules");
+        };
+    }
+
     private static void add(Set<String> names, Lineage lineage, Component c, List<ParamSpec> params, String prefix) {
         String ldmPrefix = KeyMap.prefix(lineage, c);
         for (ParamSpec p : params) {

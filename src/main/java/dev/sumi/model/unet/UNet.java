@@ -3,6 +3,10 @@ package dev.sumi.model.unet;
 import dev.sumi.device.Device;
 import dev.sumi.device.DeviceBuffer;
 import dev.sumi.device.GemmParams;
+import dev.sumi.lora.AdaptedConv;
+import dev.sumi.lora.AdaptedLinear;
+import dev.sumi.lora.Adapters;
+import dev.sumi.lora.LoraAdapter;
 import dev.sumi.model.Checkpoint;
 import dev.sumi.model.LdmComponent;
 import dev.sumi.model.WeightLoader;
@@ -89,6 +93,9 @@ public final class UNet implements AutoCloseable {
     private final Tensor outNorm, outMean, outRstd; // (B, C_0, h, w), F32 (B*32) x2
     private final Tensor output;                   // (B, out channels, h, w)
 
+    private final Adapters adapters;
+    private final Tensor dContextPart;  // (B, T, context width) one cross-attention's context gradient, scratch
+    private Tensor dContext;            // the backward's context gradient (+=), or null when not wanted
     private final Tensor ones;        // (max H_l W_l) of 1: the rank-1 GEMMs' left factor
     private final DeviceBuffer workspace;
     private long workspaceBytes;
@@ -108,9 +115,19 @@ public final class UNet implements AutoCloseable {
                 params -> new UNet(config, params, device, dtype, batch, height, width, contextTokens));
     }
 
-    /** {@code params}: every {@link UNetLayout} name of {@code config}, in {@code dtype}; the UNet takes ownership. */
+    /** As {@link #UNet(UNetConfig, Map, Device, DType, int, int, int, int, Adapters)}, forming the attention / FF Linear gradients. */
     public UNet(UNetConfig config, Map<String, Tensor> params, Device device, DType dtype,
                 int batch, int height, int width, int contextTokens) {
+        this(config, params, device, dtype, batch, height, width, contextTokens, Adapters.LINEAR_GRADIENTS);
+    }
+
+    /**
+     * {@code params}: every {@link UNetLayout} name of {@code config}, in {@code dtype}; the UNet takes ownership.
+     * {@code adapters}: what the backward trains: LoRA / LoCon modules by site (the base frozen), the F32 gradients
+     * of every attention and feed-forward Linear ({@link Adapters#LINEAR_GRADIENTS}), or nothing.
+     */
+    public UNet(UNetConfig config, Map<String, Tensor> params, Device device, DType dtype,
+                int batch, int height, int width, int contextTokens, Adapters adapters) {
         if (config.admInChannels() > 0) throw new UnsupportedOperationException("unet: SDXL's label embedding (adm) is not implemented");
         int scale = 1 << (config.levels() - 1);
         if (batch < 1 || contextTokens < 1 || height < 1 || width < 1 || height % scale != 0 || width % scale != 0) {
@@ -125,6 +142,7 @@ public final class UNet implements AutoCloseable {
         this.width = width;
         this.contextTokens = contextTokens;
         this.params = params;
+        this.adapters = adapters;
         owned.addAll(params.values());
         try {
             int B = batch, E = config.timeEmbedDim(), c0 = config.modelChannels();
@@ -140,6 +158,7 @@ public final class UNet implements AutoCloseable {
             temb = alloc(dtype, B, E);
             tembAct = alloc(dtype, B, E);
 
+            dContextPart = alloc(dtype, B, contextTokens, config.contextDim());
             convInW = param("input_blocks.0.0.weight");
             convInB = param("input_blocks.0.0.bias");
             convInP = conv(Conv2dParams.same3x3(B, config.inChannels(), height, width, c0));
@@ -214,6 +233,7 @@ public final class UNet implements AutoCloseable {
                 for (Module m : list) if (m != null) grad.put(m.output(), alloc(dtype, m.output().shape().dims()));
             }
             for (Tensor cat : upConcat) grad.put(cat, alloc(dtype, cat.shape().dims()));
+            adapters.checkAllUsed("unet");
             zeroGradients();
             workspace = device.allocate(Math.max(workspaceBytes, 16));
         } catch (RuntimeException e) {
@@ -242,6 +262,24 @@ public final class UNet implements AutoCloseable {
     private Conv2dParams conv(Conv2dParams p) {
         workspaceBytes = Math.max(workspaceBytes, Conv2dOps.workspaceBytes(p));
         return p;
+    }
+
+    /** The conv {@code layer} (weight, bias) with geometry p, LoCon-adapted where the adapters say. */
+    private AdaptedConv adaptedConv(String layer, Conv2dParams p) {
+        AdaptedConv c = new AdaptedConv("unet " + layer, param(layer + ".weight"), param(layer + ".bias"), p, adapters.at(layer + ".weight"), this::alloc);
+        workspaceBytes = Math.max(workspaceBytes, c.workspaceBytes());
+        return c;
+    }
+
+    /**
+     * The Linear {@code layer} over {@code rows} rows, LoRA-adapted where the adapters say; with
+     * {@code formsGradients} (attention and feed-forward) it forms F32 weight / bias gradients in Linear-gradient mode.
+     */
+    private AdaptedLinear linear(String layer, boolean bias, long rows, boolean formsGradients) {
+        Tensor w = param(layer + ".weight"), b = bias ? param(layer + ".bias") : null;
+        boolean g = formsGradients && adapters.linearGradients();
+        return new AdaptedLinear("unet " + layer, w, b, g ? gradFor(layer + ".weight", w) : null, g && bias ? gradFor(layer + ".bias", b) : null,
+                adapters.at(layer + ".weight"), rows, this::alloc);
     }
 
     public UNetConfig config() {
@@ -294,8 +332,21 @@ public final class UNet implements AutoCloseable {
      * The context must be unchanged since the forward (cross-attention's k and v weight gradients read it).
      */
     public Tensor backward(Tensor dOut) {
+        return backward(dOut, null);
+    }
+
+    /**
+     * {@link #backward(Tensor)}, and with {@code dContext} (B, T, context width) not null also d loss / d context
+     * ({@code =}), which a trained text encoder's backward takes.
+     */
+    public Tensor backward(Tensor dOut, Tensor dContext) {
         if (!forwardDone) throw new IllegalStateException("unet: backward before forward");
         check("dOut", dOut, dtype, output.shape().dims());
+        if (dContext != null) {
+            check("dContext", dContext, dtype, batch, contextTokens, config.contextDim());
+            BasicOps.fill(dContext, 0f);
+        }
+        this.dContext = dContext;
         for (Tensor g : grad.values()) BasicOps.fill(g, 0f);
         Tensor h = up.getLast().output();
         Conv2dOps.backwardInput(dOutNorm, dOut, outConvW, workspace, outConvP);
@@ -361,29 +412,9 @@ public final class UNet implements AutoCloseable {
         }
     }
 
-    // ---- layout helpers: batched GEMMs, no kernels of their own ------------------------------------
-
-    /** h (B, C, N) += e_b[c] for every pixel: per image the rank-1 product ones(N) e_b^T; eStride 0 broadcasts one e. */
+    /** h (B, C, N) += e_b[c] for every pixel; eStride 0 broadcasts one e. */
     private void addPerChannel(Tensor h, Tensor e, long eStride) {
-        int C = (int) h.shape().dim(1), N = (int) (h.numel() / (h.shape().dim(0) * C));
-        // column-major h_b^T (N x C, ld N) += ones (N x 1) * e_b (1 x C, ld 1)
-        device.gemm(new GemmParams(false, false, N, C, 1, 1f, ones, N, 0, e, 1, eStride, 1f, h, N, (long) C * N, batch));
-    }
-
-    /** tokens (B, N, C) = x (B, C, N) read transposed, times w (C, C)^T, plus b (a 1x1 conv that writes tokens). */
-    private void projectIn(Tensor tokens, Tensor x, Tensor w, Tensor b) {
-        int C = (int) x.shape().dim(1), N = (int) (x.numel() / (batch * (long) C));
-        LinearOps.broadcastBias(tokens, b);
-        // column-major tokens_b^T (C x N, ld C) += op(A) op(B): A = w ((out, in) row-major = column-major in x out, ld C)
-        // transposed, B = x_b (column-major N x C, ld N) transposed
-        device.gemm(new GemmParams(true, true, C, N, C, 1f, w, C, 0, x, N, (long) C * N, 1f, tokens, C, (long) N * C, batch));
-    }
-
-    /** out (B, C, N) += (tokens (B, N, C) w (C, C)^T)^T: proj_out writing NCHW onto what out holds. */
-    private void projectOut(Tensor out, Tensor tokens, Tensor w) {
-        int C = (int) out.shape().dim(1), N = (int) (out.numel() / (batch * (long) C));
-        // column-major out_b^T (N x C, ld N) += op(A) (N x C) = (tokens_b col-major C x N, ld C)^T, times w^T (col-major view of w)
-        device.gemm(new GemmParams(true, false, N, C, C, 1f, tokens, C, (long) N * C, w, C, 0, 1f, out, N, (long) C * N, batch));
+        ImageTokenGemms.addPerChannel(device, h, e, eStride, ones);
     }
 
     // ---- modules ------------------------------------------------------------------------------------
@@ -402,8 +433,9 @@ public final class UNet implements AutoCloseable {
     /** ResBlock: in_layers (GroupNorm+SiLU, conv 3x3), + emb_layers (SiLU, Linear), out_layers (GroupNorm+SiLU, conv 3x3), + skip. */
     private final class ResBlock implements Module {
         final Tensor x;                                   // (B, Cin, H, W) input (another module's output)
-        final Tensor n1g, n1b, c1w, c1b, ew, eb, n2g, n2b, c2w, c2b, sw, sb;   // sw, sb null without a skip conv
-        final Conv2dParams p1, p2, ps;
+        final Tensor n1g, n1b, n2g, n2b;
+        final AdaptedConv c1, c2, sc;                     // in_layers.2, out_layers.3, skip_connection (null without)
+        final AdaptedLinear emb;                          // emb_layers.1
         final Tensor a1, mean1, rstd1;                    // (B, Cin, H, W), F32 (B*32) x2
         final Tensor h1;                                  // (B, Cout, H, W) conv1 + emb
         final Tensor e;                                   // (B, Cout) the timestep projection
@@ -411,26 +443,19 @@ public final class UNet implements AutoCloseable {
         final Tensor h2;                                  // (B, Cout, H, W) conv2
         final Tensor skip;                                // (B, Cout, H, W) the 1x1 skip conv's output, or null
         final Tensor out;                                 // (B, Cout, H, W)
+        final Tensor dE;                                  // (B, Cout) d loss / d e, only when emb_layers is adapted
 
         ResBlock(String prefix, Tensor x, int cout) {
             this.x = x;
             int B = batch, cin = (int) x.shape().dim(1), H = (int) x.shape().dim(2), W = (int) x.shape().dim(3);
             n1g = param(prefix + ".in_layers.0.weight");
             n1b = param(prefix + ".in_layers.0.bias");
-            c1w = param(prefix + ".in_layers.2.weight");
-            c1b = param(prefix + ".in_layers.2.bias");
-            ew = param(prefix + ".emb_layers.1.weight");
-            eb = param(prefix + ".emb_layers.1.bias");
             n2g = param(prefix + ".out_layers.0.weight");
             n2b = param(prefix + ".out_layers.0.bias");
-            c2w = param(prefix + ".out_layers.3.weight");
-            c2b = param(prefix + ".out_layers.3.bias");
-            boolean hasSkip = cin != cout;
-            sw = hasSkip ? param(prefix + ".skip_connection.weight") : null;
-            sb = hasSkip ? param(prefix + ".skip_connection.bias") : null;
-            p1 = conv(Conv2dParams.same3x3(B, cin, H, W, cout));
-            p2 = conv(Conv2dParams.same3x3(B, cout, H, W, cout));
-            ps = hasSkip ? conv(Conv2dParams.pointwise(B, cin, H, W, cout)) : null;
+            c1 = adaptedConv(prefix + ".in_layers.2", Conv2dParams.same3x3(B, cin, H, W, cout));
+            c2 = adaptedConv(prefix + ".out_layers.3", Conv2dParams.same3x3(B, cout, H, W, cout));
+            sc = cin != cout ? adaptedConv(prefix + ".skip_connection", Conv2dParams.pointwise(B, cin, H, W, cout)) : null;
+            emb = linear(prefix + ".emb_layers.1", true, B, false);
             a1 = alloc(dtype, B, cin, H, W);
             mean1 = alloc(DType.F32, (long) B * NormOps.GROUPS);
             rstd1 = alloc(DType.F32, (long) B * NormOps.GROUPS);
@@ -440,8 +465,9 @@ public final class UNet implements AutoCloseable {
             mean2 = alloc(DType.F32, (long) B * NormOps.GROUPS);
             rstd2 = alloc(DType.F32, (long) B * NormOps.GROUPS);
             h2 = alloc(dtype, B, cout, H, W);
-            skip = hasSkip ? alloc(dtype, B, cout, H, W) : null;
+            skip = sc != null ? alloc(dtype, B, cout, H, W) : null;
             out = alloc(dtype, B, cout, H, W);
+            dE = emb.trains() ? alloc(dtype, B, cout) : null;
             dA = alloc(dtype, B, cout, H, W);
             dH = alloc(dtype, B, cout, H, W);
             dx = alloc(dtype, B, cin, H, W);
@@ -461,16 +487,20 @@ public final class UNet implements AutoCloseable {
 
         @Override
         public void backward(Tensor dOut, Tensor gx) {
-            if (skip != null) {
-                Conv2dOps.backwardInput(dx, dOut, sw, null, ps);
+            if (sc != null) {
+                sc.backward(dx, dOut, x, null);
                 accumulate(gx, dx);
             } else {
                 accumulate(gx, dOut);
             }
-            Conv2dOps.backwardInput(dA, dOut, c2w, workspace, p2);                 // d / d a2
+            c2.backward(dA, dOut, a2, workspace);                                    // d / d a2
             NormOps.groupnormBackward(dH, dMid[0], dMid[1], dA, h1, n2g, n2b, mean2, rstd2, NormOps.GROUPS, true);   // d / d h1
-            // h1 = conv1 + e: e depends on the timesteps only, so its gradient is not needed
-            Conv2dOps.backwardInput(dxa, dH, c1w, workspace, p1);                   // d / d a1
+            // h1 = conv1 + e: e depends on the timesteps only; its gradient is formed only for a LoRA on emb_layers
+            if (dE != null) {
+                ImageTokenGemms.sumPerChannel(device, dE, dH, ones);
+                emb.backward(null, dE, tembAct);
+            }
+            c1.backward(dxa, dH, a1, workspace);                                     // d / d a1
             NormOps.groupnormBackward(dx, dIn[0], dIn[1], dxa, x, n1g, n1b, mean1, rstd1, NormOps.GROUPS, true);
             accumulate(gx, dx);
         }
@@ -478,13 +508,13 @@ public final class UNet implements AutoCloseable {
         @Override
         public void forward() {
             NormOps.groupnormForward(a1, mean1, rstd1, x, n1g, n1b, NormOps.GROUPS, NormOps.EPS, true);
-            Conv2dOps.forward(h1, a1, c1w, c1b, workspace, p1);
-            LinearOps.forward(e, tembAct, ew, eb);
+            c1.forward(h1, a1, workspace);
+            emb.forward(e, tembAct);
             addPerChannel(h1, e, e.shape().dim(1));
             NormOps.groupnormForward(a2, mean2, rstd2, h1, n2g, n2b, NormOps.GROUPS, NormOps.EPS, true);   // dropout: identity
-            Conv2dOps.forward(h2, a2, c2w, c2b, workspace, p2);
-            if (skip != null) {
-                Conv2dOps.forward(skip, x, sw, sb, null, ps);
+            c2.forward(h2, a2, workspace);
+            if (sc != null) {
+                sc.forward(skip, x, null);
                 BasicOps.add(out, skip, h2);
             } else {
                 BasicOps.add(out, x, h2);
@@ -499,36 +529,31 @@ public final class UNet implements AutoCloseable {
 
     /** One BasicTransformerBlock's parameters and saved activations; t* are (B, N, C), c* (B, T, C). */
     private final class TransformerBlock {
-        final Tensor ln1w, ln1b, q1w, k1w, v1w, o1w, o1b;
-        final Tensor ln2w, ln2b, q2w, k2w, v2w, o2w, o2b;
-        final Tensor ln3w, ln3b, f1w, f1b, f2w, f2b;
-        final Tensor ln1, m1, r1, q1, k1, v1, att1, lse1, x1;   // after attn1 + residual: x1
-        final Tensor ln2, m2, r2, q2, k2, v2, att2, lse2, x2;   // k2, v2 (B, T, C)
-        final Tensor ln3, m3, r3, ff1, geglu, x3;               // ff1 (B, N, 8C), geglu (B, N, 4C)
+        final Tensor ln1w, ln1b, ln2w, ln2b, ln3w, ln3b;
+        final AdaptedLinear q1, k1, v1, o1, q2, k2, v2, o2, f1, f2;   // attn1, attn2 to_q/k/v/out.0, ff.net.0.proj, ff.net.2
+        final Tensor ln1, m1, r1, q1o, k1o, v1o, att1, lse1, x1;   // after attn1 + residual: x1
+        final Tensor ln2, m2, r2, q2o, k2o, v2o, att2, lse2, x2;   // k2o, v2o (B, T, C)
+        final Tensor ln3, m3, r3, ff1, geglu, x3;                  // ff1 (B, N, 8C), geglu (B, N, 4C)
         final AttentionParams selfP, crossP;
 
         TransformerBlock(String b, int C, int N) {
-            long B = batch, T = contextTokens;
+            long B = batch, T = contextTokens, rows = B * N;
             ln1w = param(b + ".norm1.weight");
             ln1b = param(b + ".norm1.bias");
-            q1w = param(b + ".attn1.to_q.weight");
-            k1w = param(b + ".attn1.to_k.weight");
-            v1w = param(b + ".attn1.to_v.weight");
-            o1w = param(b + ".attn1.to_out.0.weight");
-            o1b = param(b + ".attn1.to_out.0.bias");
             ln2w = param(b + ".norm2.weight");
             ln2b = param(b + ".norm2.bias");
-            q2w = param(b + ".attn2.to_q.weight");
-            k2w = param(b + ".attn2.to_k.weight");
-            v2w = param(b + ".attn2.to_v.weight");
-            o2w = param(b + ".attn2.to_out.0.weight");
-            o2b = param(b + ".attn2.to_out.0.bias");
             ln3w = param(b + ".norm3.weight");
             ln3b = param(b + ".norm3.bias");
-            f1w = param(b + ".ff.net.0.proj.weight");
-            f1b = param(b + ".ff.net.0.proj.bias");
-            f2w = param(b + ".ff.net.2.weight");
-            f2b = param(b + ".ff.net.2.bias");
+            q1 = linear(b + ".attn1.to_q", false, rows, true);
+            k1 = linear(b + ".attn1.to_k", false, rows, true);
+            v1 = linear(b + ".attn1.to_v", false, rows, true);
+            o1 = linear(b + ".attn1.to_out.0", true, rows, true);
+            q2 = linear(b + ".attn2.to_q", false, rows, true);
+            k2 = linear(b + ".attn2.to_k", false, B * T, true);
+            v2 = linear(b + ".attn2.to_v", false, B * T, true);
+            o2 = linear(b + ".attn2.to_out.0", true, rows, true);
+            f1 = linear(b + ".ff.net.0.proj", true, rows, true);
+            f2 = linear(b + ".ff.net.2", true, rows, true);
             int heads = config.heads(C);
             if (C % heads != 0) throw new IllegalArgumentException("unet: " + C + " channels do not split into " + heads + " heads");
             selfP = AttentionParams.packed(batch, heads, N, N, C / heads, false);
@@ -536,18 +561,18 @@ public final class UNet implements AutoCloseable {
             ln1 = alloc(dtype, B, N, C);
             m1 = alloc(DType.F32, B * N);
             r1 = alloc(DType.F32, B * N);
-            q1 = alloc(dtype, B, N, C);
-            k1 = alloc(dtype, B, N, C);
-            v1 = alloc(dtype, B, N, C);
+            q1o = alloc(dtype, B, N, C);
+            k1o = alloc(dtype, B, N, C);
+            v1o = alloc(dtype, B, N, C);
             att1 = alloc(dtype, B, N, C);
             lse1 = alloc(DType.F32, selfP.rows());
             x1 = alloc(dtype, B, N, C);
             ln2 = alloc(dtype, B, N, C);
             m2 = alloc(DType.F32, B * N);
             r2 = alloc(DType.F32, B * N);
-            q2 = alloc(dtype, B, N, C);
-            k2 = alloc(dtype, B, T, C);
-            v2 = alloc(dtype, B, T, C);
+            q2o = alloc(dtype, B, N, C);
+            k2o = alloc(dtype, B, T, C);
+            v2o = alloc(dtype, B, T, C);
             att2 = alloc(dtype, B, N, C);
             lse2 = alloc(DType.F32, crossP.rows());
             x2 = alloc(dtype, B, N, C);
@@ -557,49 +582,37 @@ public final class UNet implements AutoCloseable {
             ff1 = alloc(dtype, B, N, 8L * C);
             geglu = alloc(dtype, B, N, 4L * C);
             x3 = alloc(dtype, B, N, C);
-            gq1 = gradFor(b + ".attn1.to_q.weight", q1w);
-            gk1 = gradFor(b + ".attn1.to_k.weight", k1w);
-            gv1 = gradFor(b + ".attn1.to_v.weight", v1w);
-            go1w = gradFor(b + ".attn1.to_out.0.weight", o1w);
-            go1b = gradFor(b + ".attn1.to_out.0.bias", o1b);
-            gq2 = gradFor(b + ".attn2.to_q.weight", q2w);
-            gk2 = gradFor(b + ".attn2.to_k.weight", k2w);
-            gv2 = gradFor(b + ".attn2.to_v.weight", v2w);
-            go2w = gradFor(b + ".attn2.to_out.0.weight", o2w);
-            go2b = gradFor(b + ".attn2.to_out.0.bias", o2b);
-            gf1w = gradFor(b + ".ff.net.0.proj.weight", f1w);
-            gf1b = gradFor(b + ".ff.net.0.proj.bias", f1b);
-            gf2w = gradFor(b + ".ff.net.2.weight", f2w);
-            gf2b = gradFor(b + ".ff.net.2.bias", f2b);
         }
 
-        final Tensor gq1, gk1, gv1, go1w, go1b, gq2, gk2, gv2, go2w, go2b, gf1w, gf1b, gf2w, gf2b;   // F32 gradients
-
         /**
-         * s.dRes: d loss / d x3 on entry, d loss / d x (the block's input) on exit; Linear gradients +=.
+         * s.dRes: d loss / d x3 on entry, d loss / d x (the block's input) on exit; trained gradients +=;
+         * d loss / d context += into dContext when it is wanted.
          */
         void backward(Tensor x, Scratch s) {
             // x3 = x2 + ff(ln3(x2))
-            LinearOps.backward(s.dGeglu, gf2w, gf2b, s.dRes, geglu, f2w);
+            f2.backward(s.dGeglu, s.dRes, geglu);
             ActivationOps.gegluBackward(s.dFf1, s.dGeglu, ff1);
-            LinearOps.backward(s.dA, gf1w, gf1b, s.dFf1, ln3, f1w);
+            f1.backward(s.dA, s.dFf1, ln3);
             NormOps.layernormBackward(s.dB, s.dLn[0], s.dLn[1], s.dA, x2, ln3w, m3, r3);
             BasicOps.add(s.dRes, s.dRes, s.dB);                                          // d / d x2
             // x2 = x1 + to_out(attention(q(ln2(x1)), k(context), v(context)))
-            LinearOps.backward(s.dA, go2w, go2b, s.dRes, att2, o2w);
-            AttentionOps.backward(s.dq, s.dk2, s.dv2, s.delta, s.dA, att2, lse2, q2, k2, v2, crossP);
-            LinearOps.backward(s.dA, gq2, null, s.dq, ln2, q2w);
-            LinearOps.backward(null, gk2, null, s.dk2, contextIn, k2w);                 // the context is frozen
-            LinearOps.backward(null, gv2, null, s.dv2, contextIn, v2w);
+            o2.backward(s.dA, s.dRes, att2);
+            AttentionOps.backward(s.dq, s.dk2, s.dv2, s.delta, s.dA, att2, lse2, q2o, k2o, v2o, crossP);
+            q2.backward(s.dA, s.dq, ln2);
+            Tensor dc = dContext == null ? null : dContextPart;
+            k2.backward(dc, s.dk2, contextIn);
+            if (dc != null) BasicOps.add(dContext, dContext, dc);
+            v2.backward(dc, s.dv2, contextIn);
+            if (dc != null) BasicOps.add(dContext, dContext, dc);
             NormOps.layernormBackward(s.dB, s.dLn[0], s.dLn[1], s.dA, x1, ln2w, m2, r2);
             BasicOps.add(s.dRes, s.dRes, s.dB);                                          // d / d x1
             // x1 = x + to_out(attention(q(ln1(x)), k(ln1(x)), v(ln1(x))))
-            LinearOps.backward(s.dA, go1w, go1b, s.dRes, att1, o1w);
-            AttentionOps.backward(s.dq, s.dk, s.dv, s.delta, s.dA, att1, lse1, q1, k1, v1, selfP);
-            LinearOps.backward(s.dA, gq1, null, s.dq, ln1, q1w);
-            LinearOps.backward(s.dB, gk1, null, s.dk, ln1, k1w);
+            o1.backward(s.dA, s.dRes, att1);
+            AttentionOps.backward(s.dq, s.dk, s.dv, s.delta, s.dA, att1, lse1, q1o, k1o, v1o, selfP);
+            q1.backward(s.dA, s.dq, ln1);
+            k1.backward(s.dB, s.dk, ln1);
             BasicOps.add(s.dA, s.dA, s.dB);
-            LinearOps.backward(s.dB, gv1, null, s.dv, ln1, v1w);
+            v1.backward(s.dB, s.dv, ln1);
             BasicOps.add(s.dA, s.dA, s.dB);                                              // d / d ln1
             NormOps.layernormBackward(s.dB, s.dLn[0], s.dLn[1], s.dA, x, ln1w, m1, r1);
             BasicOps.add(s.dRes, s.dRes, s.dB);                                          // d / d x
@@ -608,23 +621,23 @@ public final class UNet implements AutoCloseable {
         /** x3 = block(x), proj: (B, N, C) scratch. */
         void forward(Tensor x, Tensor proj) {
             NormOps.layernormForward(ln1, m1, r1, x, ln1w, ln1b, NormOps.EPS);
-            LinearOps.forward(q1, ln1, q1w, null);
-            LinearOps.forward(k1, ln1, k1w, null);
-            LinearOps.forward(v1, ln1, v1w, null);
-            AttentionOps.forward(att1, lse1, q1, k1, v1, selfP);
-            LinearOps.forward(proj, att1, o1w, o1b);
+            q1.forward(q1o, ln1);
+            k1.forward(k1o, ln1);
+            v1.forward(v1o, ln1);
+            AttentionOps.forward(att1, lse1, q1o, k1o, v1o, selfP);
+            o1.forward(proj, att1);
             BasicOps.add(x1, x, proj);
             NormOps.layernormForward(ln2, m2, r2, x1, ln2w, ln2b, NormOps.EPS);
-            LinearOps.forward(q2, ln2, q2w, null);
-            LinearOps.forward(k2, contextIn, k2w, null);
-            LinearOps.forward(v2, contextIn, v2w, null);
-            AttentionOps.forward(att2, lse2, q2, k2, v2, crossP);
-            LinearOps.forward(proj, att2, o2w, o2b);
+            q2.forward(q2o, ln2);
+            k2.forward(k2o, contextIn);
+            v2.forward(v2o, contextIn);
+            AttentionOps.forward(att2, lse2, q2o, k2o, v2o, crossP);
+            o2.forward(proj, att2);
             BasicOps.add(x2, x1, proj);
             NormOps.layernormForward(ln3, m3, r3, x2, ln3w, ln3b, NormOps.EPS);
-            LinearOps.forward(ff1, ln3, f1w, f1b);
+            f1.forward(ff1, ln3);
             ActivationOps.geglu(geglu, ff1);
-            LinearOps.forward(proj, geglu, f2w, f2b);
+            f2.forward(proj, geglu);
             BasicOps.add(x3, x2, proj);
         }
     }
@@ -659,6 +672,7 @@ public final class UNet implements AutoCloseable {
         static final float EPS = 1e-6f;   // LDM's Normalize / diffusers' Transformer2DModel norm
         final Tensor x;                   // (B, C, H, W)
         final Tensor ng, nb, inW, inB, outW, outB;   // inW, outW viewed as (C, C)
+        final ProjectionLora inLora, outLora;         // or null
         final Tensor gn, gnMean, gnRstd;  // (B, C, H, W), F32 (B*32) x2
         final Tensor tokens;              // (B, N, C) proj_in's output
         final Tensor proj;                // (B, N, C) scratch
@@ -674,6 +688,10 @@ public final class UNet implements AutoCloseable {
             inB = param(prefix + ".proj_in.bias");
             outW = param(prefix + ".proj_out.weight").reshape(C, C);
             outB = param(prefix + ".proj_out.bias");
+            int kernel = config.linearProjection() ? 0 : 1;
+            LoraAdapter in = adapters.at(prefix + ".proj_in.weight"), outA = adapters.at(prefix + ".proj_out.weight");
+            inLora = in == null ? null : new ProjectionLora("unet " + prefix + ".proj_in", device, in, kernel, B, C, N, UNet.this::alloc);
+            outLora = outA == null ? null : new ProjectionLora("unet " + prefix + ".proj_out", device, outA, kernel, B, C, N, UNet.this::alloc);
             gn = alloc(dtype, x.shape().dims());
             gnMean = alloc(DType.F32, (long) B * NormOps.GROUPS);
             gnRstd = alloc(DType.F32, (long) B * NormOps.GROUPS);
@@ -700,12 +718,12 @@ public final class UNet implements AutoCloseable {
         @Override
         public void backward(Tensor dOut, Tensor gx) {
             accumulate(gx, dOut);                       // the residual
-            int C = (int) x.shape().dim(1), N = (int) (x.numel() / (batch * (long) C));
-            // d / d t (B, N, C): column-major dt_b^T (C x N, ld C) = outW^T-as-stored (C x C) * (dOut_b col-major N x C, ld N)^T
-            device.gemm(new GemmParams(false, true, C, N, C, 1f, outW, C, 0, dOut, N, (long) C * N, 0f, scratch.dRes, C, (long) N * C, batch));
+            Tensor t = blocks.length == 0 ? tokens : blocks[blocks.length - 1].x3;
+            ImageTokenGemms.imageGradToTokens(device, scratch.dRes, dOut, outW, 1f, 0f);   // d / d t (B, N, C)
+            if (outLora != null) outLora.outBackward(scratch.dRes, dOut, t);
             for (int d = blocks.length - 1; d >= 0; d--) blocks[d].backward(d == 0 ? tokens : blocks[d - 1].x3, scratch);
-            // d / d gn (B, C, N): column-major dGn_b^T (N x C, ld N) = (dTokens_b col-major C x N, ld C)^T * (inW col-major view)^T
-            device.gemm(new GemmParams(true, true, N, C, C, 1f, scratch.dRes, C, (long) N * C, inW, C, 0, 0f, dGn, N, (long) C * N, batch));
+            ImageTokenGemms.tokensToImage(device, dGn, scratch.dRes, inW, 0f);             // d / d gn (B, C, N)
+            if (inLora != null) inLora.inBackward(dGn, scratch.dRes, gn);
             NormOps.groupnormBackward(dx, dNorm[0], dNorm[1], dGn, x, ng, nb, gnMean, gnRstd, NormOps.GROUPS, false);
             accumulate(gx, dx);
         }
@@ -713,7 +731,9 @@ public final class UNet implements AutoCloseable {
         @Override
         public void forward() {
             NormOps.groupnormForward(gn, gnMean, gnRstd, x, ng, nb, NormOps.GROUPS, EPS, false);
-            projectIn(tokens, gn, inW, inB);
+            LinearOps.broadcastBias(tokens, inB);                                   // proj_in: a 1x1 conv that writes tokens
+            ImageTokenGemms.imageToTokens(device, tokens, gn, inW, 1f, 1f);
+            if (inLora != null) inLora.inForward(tokens, gn);
             Tensor t = tokens;
             for (TransformerBlock b : blocks) {
                 b.forward(t, proj);
@@ -721,7 +741,8 @@ public final class UNet implements AutoCloseable {
             }
             BasicOps.scale(out, x, 1f);      // out = x (the residual), exact
             addPerChannel(out, outB, 0);     // + proj_out's bias
-            projectOut(out, t, outW);        // + proj_out(t), written NCHW
+            ImageTokenGemms.tokensToImageAdd(device, out, t, outW, 1f);   // + proj_out(t), written NCHW
+            if (outLora != null) outLora.outForward(out, t);
         }
 
         @Override
@@ -732,15 +753,14 @@ public final class UNet implements AutoCloseable {
 
     /** Downsample: conv 3x3, stride 2, pad 1. */
     private final class Downsample implements Module {
-        final Tensor x, w, b, out;
-        final Conv2dParams p;
+        final Tensor x, out;
+        final AdaptedConv conv;
 
         Downsample(String prefix, Tensor x) {
             this.x = x;
             int C = (int) x.shape().dim(1), H = (int) x.shape().dim(2), W = (int) x.shape().dim(3);
-            w = param(prefix + ".weight");
-            b = param(prefix + ".bias");
-            p = conv(Conv2dParams.down3x3(batch, C, H, W, C));
+            Conv2dParams p = Conv2dParams.down3x3(batch, C, H, W, C);
+            conv = adaptedConv(prefix, p);
             out = alloc(dtype, batch, C, p.hOut(), p.wOut());
             dx = alloc(dtype, x.shape().dims());
         }
@@ -754,13 +774,13 @@ public final class UNet implements AutoCloseable {
 
         @Override
         public void backward(Tensor dOut, Tensor gx) {
-            Conv2dOps.backwardInput(dx, dOut, w, workspace, p);
+            conv.backward(dx, dOut, x, workspace);
             accumulate(gx, dx);
         }
 
         @Override
         public void forward() {
-            Conv2dOps.forward(out, x, w, b, workspace, p);
+            conv.forward(out, x, workspace);
         }
 
         @Override
@@ -771,15 +791,13 @@ public final class UNet implements AutoCloseable {
 
     /** Upsample: nearest 2x, then conv 3x3. */
     private final class Upsample implements Module {
-        final Tensor x, w, b, up, out;   // up, out (B, C, 2H, 2W)
-        final Conv2dParams p;
+        final Tensor x, up, out;   // up, out (B, C, 2H, 2W)
+        final AdaptedConv conv;
 
         Upsample(String prefix, Tensor x) {
             this.x = x;
             int C = (int) x.shape().dim(1), H = 2 * (int) x.shape().dim(2), W = 2 * (int) x.shape().dim(3);
-            w = param(prefix + ".weight");
-            b = param(prefix + ".bias");
-            p = conv(Conv2dParams.same3x3(batch, C, H, W, C));
+            conv = adaptedConv(prefix, Conv2dParams.same3x3(batch, C, H, W, C));
             up = alloc(dtype, batch, C, H, W);
             out = alloc(dtype, batch, C, H, W);
             dUp = alloc(dtype, batch, C, H, W);
@@ -795,7 +813,7 @@ public final class UNet implements AutoCloseable {
 
         @Override
         public void backward(Tensor dOut, Tensor gx) {
-            Conv2dOps.backwardInput(dUp, dOut, w, workspace, p);
+            conv.backward(dUp, dOut, up, workspace);
             ShapeOps.upsampleNearest2xBackward(dx, dUp);
             accumulate(gx, dx);
         }
@@ -803,7 +821,7 @@ public final class UNet implements AutoCloseable {
         @Override
         public void forward() {
             ShapeOps.upsampleNearest2x(up, x);
-            Conv2dOps.forward(out, up, w, b, workspace, p);
+            conv.forward(out, up, workspace);
         }
 
         @Override
