@@ -124,8 +124,13 @@ public final class TextEncoder implements AutoCloseable {
      * {@code checkpoint} onto {@code device} in {@code dtype}, and allocates everything for {@code batch} prompts.
      */
     public static TextEncoder load(Checkpoint checkpoint, String prefix, TextEncoderConfig config, Device device, DType dtype, int batch) {
+        return load(checkpoint, prefix, config, device, dtype, batch, Adapters.LINEAR_GRADIENTS);
+    }
+
+    /** As {@link #load(Checkpoint, String, TextEncoderConfig, Device, DType, int)}, training what {@code adapters} say. */
+    public static TextEncoder load(Checkpoint checkpoint, String prefix, TextEncoderConfig config, Device device, DType dtype, int batch, Adapters adapters) {
         return WeightLoader.loadAll(checkpoint, prefix, TextEncoderLayout.parameters(config), device, dtype,
-                params -> new TextEncoder(config, params, device, dtype, batch));
+                params -> new TextEncoder(config, params, device, dtype, batch, adapters));
     }
 
     /** As {@link #TextEncoder(TextEncoderConfig, Map, Device, DType, int, Adapters)} forming every Linear's F32 gradients. */

@@ -111,8 +111,14 @@ public final class UNet implements AutoCloseable {
     /** Loads {@code model.diffusion_model.*} from {@code checkpoint} onto {@code device} in {@code dtype}. */
     public static UNet load(Checkpoint checkpoint, UNetConfig config, Device device, DType dtype,
                             int batch, int height, int width, int contextTokens) {
+        return load(checkpoint, config, device, dtype, batch, height, width, contextTokens, Adapters.LINEAR_GRADIENTS);
+    }
+
+    /** As {@link #load(Checkpoint, UNetConfig, Device, DType, int, int, int, int)}, training what {@code adapters} say. */
+    public static UNet load(Checkpoint checkpoint, UNetConfig config, Device device, DType dtype,
+                            int batch, int height, int width, int contextTokens, Adapters adapters) {
         return WeightLoader.loadAll(checkpoint, LdmComponent.UNET.prefix, UNetLayout.parameters(config), device, dtype,
-                params -> new UNet(config, params, device, dtype, batch, height, width, contextTokens));
+                params -> new UNet(config, params, device, dtype, batch, height, width, contextTokens, adapters));
     }
 
     /** As {@link #UNet(UNetConfig, Map, Device, DType, int, int, int, int, Adapters)}, forming the attention / FF Linear gradients. */
