@@ -91,15 +91,19 @@ public final class LoraNetwork {
                         || n.contains(".skip_connection.") || n.endsWith(".op.weight") || (n.startsWith("output_blocks.") && n.endsWith(".conv.weight"));
                 if (!transformer && !(convBlock && o.locon())) continue;
                 int kernel = s.length == 4 ? (int) s[2] : 0;
-                out.add(module(o, lineage, Component.UNET, LoraSite.of(n), s[1], s[0], kernel));
+                out.add(module(o, KohyaNames.unetModuleName(unet, n), Component.UNET, LoraSite.of(n), s[1], s[0], kernel));
             }
         }
         return out;
     }
 
     private static LoraModule module(LoraOptions o, Lineage lineage, Component c, LoraSite site, long in, long outFeatures, int kernel) {
+        return module(o, KohyaNames.moduleName(lineage, c, site.weight(), Math.max(site.part(), 0)), c, site, in, outFeatures, kernel);
+    }
+
+    private static LoraModule module(LoraOptions o, String name, Component c, LoraSite site, long in, long outFeatures, int kernel) {
         boolean convDim = kernel > 1;   // a Linear or a 1x1 conv gets the network dim, a 3x3 conv the conv dim
-        return new LoraModule(KohyaNames.moduleName(lineage, c, site.weight(), Math.max(site.part(), 0)), c, site,
+        return new LoraModule(name, c, site,
                 Math.toIntExact(in), Math.toIntExact(outFeatures), kernel, convDim ? o.convDim() : o.dim(), convDim ? o.convAlpha() : o.alpha());
     }
 

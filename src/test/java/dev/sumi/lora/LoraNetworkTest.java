@@ -40,6 +40,16 @@ class LoraNetworkTest {
     }
 
     @Test
+    void unetNamesAgreeWithKeyMapForEveryStandardLayout() {
+        for (Lineage l : new Lineage[] {Lineage.SD1, Lineage.SD2, Lineage.SDXL}) {
+            UNetConfig c = switch (l) { case SD1 -> UNetConfig.sd1(); case SD2 -> UNetConfig.sd2(); case SDXL -> UNetConfig.sdxl(); };
+            for (LoraModule m : LoraNetwork.modules(LoraOptions.of(4, 1, 1).withConv(4, 1).only(true, false), l, c, null)) {
+                assertEquals(KohyaNames.moduleName(l, Component.UNET, m.site().weight(), 0), m.kohyaName(), l + " " + m.site());
+            }
+        }
+    }
+
+    @Test
     void namesShapesAndDims() {
         LoraNetwork n = sd15(new LoraOptions(8, 4, 2, 1, true, true, 1, 1));
         LoraModule projIn = n.module("lora_unet_down_blocks_0_attentions_0_proj_in");
