@@ -39,7 +39,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  * The analytic gradient (F32 accumulation) errs by ~ eps_32 sqrt(terms) relative; 1e-3 relative covers it.
  */
 class LoraGradientTest {
-    static final int B = 1, H = 8, W = 8, T = 8;
+    static final int B = 1, H = 4, W = 4, T = 4;   // small: each check runs four whole forwards
 
     @TempDir
     static Path dir;
@@ -144,8 +144,9 @@ class LoraGradientTest {
                 unet.backward(dOut, dContext);
             }
             Supplier<float[]> out = () -> unet.forward(latents, timesteps, context).toFloats();
-            for (String name : List.of("lora_unet_down_blocks_0_attentions_0_proj_in", "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q",
-                    "lora_unet_mid_block_attentions_0_transformer_blocks_0_attn2_to_k", "lora_unet_up_blocks_1_attentions_1_transformer_blocks_0_ff_net_2",
+            // one module of each kind of site: proj_in, cross-attention k (context rows), proj_out, 3x3 conv, 1x1 skip conv,
+            // time_emb_proj, Downsample, Upsample (q, v, out, ff run the same AdaptedLinear code as k)
+            for (String name : List.of("lora_unet_down_blocks_0_attentions_0_proj_in", "lora_unet_mid_block_attentions_0_transformer_blocks_0_attn2_to_k",
                     "lora_unet_up_blocks_0_attentions_1_proj_out", "lora_unet_down_blocks_1_resnets_0_conv1", "lora_unet_down_blocks_1_resnets_0_conv_shortcut",
                     "lora_unet_up_blocks_0_resnets_1_time_emb_proj", "lora_unet_down_blocks_0_downsamplers_0_conv", "lora_unet_up_blocks_0_upsamplers_0_conv")) {
                 LoraAdapter a = lora.adapter(name);
@@ -156,7 +157,7 @@ class LoraGradientTest {
             // the context gradient (a trained text encoder's input) against differences too
             float[] ctx = context.toFloats();
             float[] dc = dContext.toFloats();
-            check("d context", context, dContext, new int[] {5, ctx.length / 2}, out, g);
+            check("d context", context, dContext, new int[] {ctx.length / 2}, out, g);
             assertEquals(ctx.length, dc.length);
         }
     }
