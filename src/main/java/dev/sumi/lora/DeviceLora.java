@@ -31,14 +31,14 @@ public final class DeviceLora implements AutoCloseable {
                 Tensor md = own(Tensor.fromFloats(device, DType.F32, network.down(m.kohyaName()), m.downShape()));
                 Tensor mu = own(Tensor.fromFloats(device, DType.F32, network.up(m.kohyaName()), m.upShape()));
                 boolean copy = dtype != DType.F32;
-                Tensor d = copy ? own(Tensor.allocate(device, dtype, m.downShape())) : md;
-                Tensor u = copy ? own(Tensor.allocate(device, dtype, m.upShape())) : mu;
+                // the first copies come from the host values, rounded as the cast kernel rounds (nearest even)
+                Tensor d = copy ? own(Tensor.fromFloats(device, dtype, network.down(m.kohyaName()), m.downShape())) : md;
+                Tensor u = copy ? own(Tensor.fromFloats(device, dtype, network.up(m.kohyaName()), m.upShape())) : mu;
                 LoraAdapter a = new LoraAdapter(m, md, mu, d, u, own(Tensor.allocate(device, DType.F32, m.downShape())),
                         own(Tensor.allocate(device, DType.F32, m.upShape())), network.options().multiplier());
                 adapters.put(m.kohyaName(), a);
                 if (copy) casts.add(a);
             }
-            castForForward();
             zeroGradients();
         } catch (RuntimeException e) {
             close();
