@@ -144,11 +144,10 @@ class LoraGradientTest {
                 unet.backward(dOut, dContext);
             }
             Supplier<float[]> out = () -> unet.forward(latents, timesteps, context).toFloats();
-            // one module of each kind of site: proj_in, cross-attention k (context rows), proj_out, 3x3 conv, 1x1 skip conv,
-            // time_emb_proj, Downsample, Upsample (q, v, out, ff run the same AdaptedLinear code as k)
+            // the three code paths (ProjectionLora, AdaptedLinear, AdaptedConv) once each, and time_emb_proj's
+            // per-channel sum; LoraGoldenTest checks one module of every site kind against diffusers
             for (String name : List.of("lora_unet_down_blocks_0_attentions_0_proj_in", "lora_unet_mid_block_attentions_0_transformer_blocks_0_attn2_to_k",
-                    "lora_unet_up_blocks_0_attentions_1_proj_out", "lora_unet_down_blocks_1_resnets_0_conv1", "lora_unet_down_blocks_1_resnets_0_conv_shortcut",
-                    "lora_unet_up_blocks_0_resnets_1_time_emb_proj", "lora_unet_down_blocks_0_downsamplers_0_conv", "lora_unet_up_blocks_0_upsamplers_0_conv")) {
+                    "lora_unet_down_blocks_1_resnets_0_conv1", "lora_unet_up_blocks_0_resnets_1_time_emb_proj")) {
                 LoraAdapter a = lora.adapter(name);
                 int nd = (int) a.module().downCount(), nu = (int) a.module().upCount();
                 check(name + ".down", a.masterDown, a.gradDown, new int[] {nd / 3}, out, g);
@@ -182,8 +181,8 @@ class LoraGradientTest {
             Supplier<float[]> out = () -> enc.forward(input, clipSkip).toFloats();
             for (String p : List.of("self_attn_q_proj", "self_attn_k_proj", "self_attn_v_proj", "self_attn_out_proj", "mlp_fc1", "mlp_fc2")) {
                 LoraAdapter a = lora.adapter("lora_te_text_model_encoder_layers_0_" + p);
-                check(p + ".down", a.masterDown, a.gradDown, new int[] {7, (int) a.module().downCount() - 5}, out, g);
-                check(p + ".up", a.masterUp, a.gradUp, new int[] {3, (int) a.module().upCount() / 2}, out, g);
+                check(p + ".down", a.masterDown, a.gradDown, new int[] {(int) a.module().downCount() - 5}, out, g);
+                check(p + ".up", a.masterUp, a.gradUp, new int[] {(int) a.module().upCount() / 2}, out, g);
                 LoraAdapter skipped = lora.adapter("lora_te_text_model_encoder_layers_1_" + p);
                 for (float v : skipped.gradDown.toFloats()) assertEquals(0f, v, "layer 1 is not run under clip skip 2");
             }
