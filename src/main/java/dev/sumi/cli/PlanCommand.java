@@ -2,6 +2,7 @@ package dev.sumi.cli;
 
 import dev.sumi.device.Device;
 import dev.sumi.device.DeviceSelector;
+import dev.sumi.lora.LoraOptions;
 import dev.sumi.model.Checkpoint;
 import dev.sumi.plan.MemoryPlan;
 import dev.sumi.tensor.DType;
@@ -42,6 +43,9 @@ public final class PlanCommand implements Callable<Integer> {
     @Option(names = "--lora-rank", defaultValue = "32", description = "LoRA rank (default ${DEFAULT-VALUE}).")
     int rank;
 
+    @Option(names = "--lora-conv-dim", defaultValue = "0", description = "LoCon rank of the 3x3 convs, 0 = off (default ${DEFAULT-VALUE}).")
+    int convDim;
+
     @Option(names = "--device-memory", description = "Device memory to fit in, e.g. 8GiB, 12GB, 24000MiB or bytes.")
     String deviceMemory;
 
@@ -62,9 +66,10 @@ public final class PlanCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         int[] wh = parseResolution(resolution);
         if (batch < 1) throw new IllegalArgumentException("--batch must be positive, not " + batch);
+        if (rank < 1) throw new IllegalArgumentException("--lora-rank must be positive, not " + rank);
         MemoryPlan plan;
         try (Checkpoint ck = Checkpoint.open(model, null)) {
-            plan = MemoryPlan.of(ck.architecture(), dtype, batch, wh[0], wh[1], rank);
+            plan = MemoryPlan.of(ck.architecture(), dtype, batch, wh[0], wh[1], LoraOptions.of(rank, rank, 0).withConv(convDim, convDim));
         }
         Long available = null;
         String against = null;
@@ -83,8 +88,8 @@ public final class PlanCommand implements Callable<Integer> {
     }
 
     static void print(MemoryPlan plan, Long available, String against) {
-        System.out.printf(Locale.ROOT, "%s, %s, batch %d, %dx%d px, LoRA rank %d%n", plan.family(), plan.dtype(), plan.batch(), plan.width(), plan.height(),
-                plan.loraRank());
+        System.out.printf(Locale.ROOT, "%s, %s, batch %d, %dx%d px, LoRA rank %d%s%n", plan.family(), plan.dtype(), plan.batch(), plan.width(), plan.height(),
+                plan.loraRank(), plan.loraConvDim() > 0 ? ", LoCon conv dim " + plan.loraConvDim() : "");
         for (MemoryPlan.Phase phase : plan.phases()) {
             System.out.println();
             System.out.println(phase.name() + ":");
@@ -98,8 +103,7 @@ public final class PlanCommand implements Callable<Integer> {
         }
         System.out.println();
         System.out.println("peak: " + Bytes.human(plan.peak()) + " (" + plan.peak() + " bytes)");
-        System.out.println("~ computed from the kohya LoRA targets (r * (in + out) per module); exact once sumi's LoRA modules exist."
-                + " Everything else is counted: what sumi allocates for these shapes.");
+        System.out.println("~ computed (the optimizer's state). Everything else is counted: what sumi allocates for these shapes.");
         if (available != null) {
             long margin = available - plan.peak();
             System.out.println(margin >= 0
@@ -116,6 +120,7 @@ public final class PlanCommand implements Callable<Integer> {
         m.put("width", plan.width());
         m.put("height", plan.height());
         m.put("loraRank", plan.loraRank());
+        m.put("loraConvDim", plan.loraConvDim());
         List<Object> phases = new ArrayList<>();
         for (MemoryPlan.Phase phase : plan.phases()) {
             Map<String, Object> ph = new LinkedHashMap<>();

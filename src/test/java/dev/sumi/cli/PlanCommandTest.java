@@ -6,6 +6,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.file.Path;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -21,10 +22,11 @@ class PlanCommandTest {
 
         CliTest.Run fits = CliTest.run("plan", "--model", model.toString(), "--resolution", "64", "--batch", "2", "--dtype", "bf16",
                 "--lora-rank", "4", "--device-memory", "8GiB");
+        assertFalse(fits.out().contains("weight gradients"), "LoRA training forms no Linear weight gradients");
         System.out.println(fits.out());
         assertEquals(0, fits.exit(), fits.err());
-        for (String s : new String[] {"training step:", "UNet weights", "UNet activations & scratch", "UNet weight gradients (F32)",
-                "text encoder weights", "~ LoRA weights (F32, rank 4", "latent caching", "VAE weights", "peak:", "fits in 8.0 GiB"}) {
+        for (String s : new String[] {"training step:", "UNet weights", "UNet activations & scratch",
+                "text encoder weights", "LoRA weights and gradients (F32, BF16 copies; 96 modules)", "~ LoRA AdamW moments", "latent caching", "VAE weights", "peak:", "fits in 8.0 GiB"}) {
             assertTrue(fits.out().contains(s), s + " in\n" + fits.out());
         }
 

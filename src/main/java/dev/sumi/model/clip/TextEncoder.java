@@ -1,13 +1,15 @@
 package dev.sumi.model.clip;
 
 import dev.sumi.device.Device;
+import dev.sumi.lora.AdaptedLinear;
+import dev.sumi.lora.Adapters;
+import dev.sumi.lora.LoraSite;
 import dev.sumi.model.Checkpoint;
 import dev.sumi.model.WeightLoader;
 import dev.sumi.ops.ActivationOps;
 import dev.sumi.ops.AttentionOps;
 import dev.sumi.ops.AttentionParams;
 import dev.sumi.ops.BasicOps;
-import dev.sumi.ops.LinearOps;
 import dev.sumi.ops.NormOps;
 import dev.sumi.ops.ShapeOps;
 import dev.sumi.tensor.DType;
@@ -45,9 +47,10 @@ import java.util.Map;
  *
  * <p>Parameters are device tensors in the activation dtype, loaded once by their {@link TextEncoderLayout}
  * names. Every activation the backward needs, and every scratch buffer, is allocated once by the
- * constructor for (B, 77); {@link #forward} and {@link #backward} only write into them. The backward
- * accumulates ({@code +=}, llm.c's rule) F32 gradients of every Linear weight and bias of the encoder
- * layers ({@link #gradients}); {@link #zeroGradients} clears them. Embeddings and layer norms are frozen.
+ * constructor for (B, 77); {@link #forward} and {@link #backward} only write into them. What the backward
+ * trains comes from the {@link Adapters}: LoRA modules on q, k, v, out, fc1, fc2 (their F32 gradients +=, the
+ * base frozen), or F32 gradients of every Linear weight and bias of the encoder layers ({@link #gradients},
+ * {@code +=}, llm.c's rule; {@link #zeroGradients} clears them), or nothing. Embeddings and layer norms are frozen.
  */
 public final class TextEncoder implements AutoCloseable {
 
@@ -64,6 +67,11 @@ public final class TextEncoder implements AutoCloseable {
     /** F32 gradients of one layer's Linear parameters, shapes as in {@link Layer}. */
     private record Grads(Tensor qW, Tensor qB, Tensor kW, Tensor kB, Tensor vW, Tensor vB, Tensor oW, Tensor oB,
                          Tensor fc1W, Tensor fc1B, Tensor fc2W, Tensor fc2B) {}
+
+    /** One layer's Linears as its {@link Adapters} make them (plain, LoRA-adapted, or forming F32 gradients). */
+    private record Linears(AdaptedLinear q, AdaptedLinear k, AdaptedLinear v, AdaptedLinear o, AdaptedLinear fc1, AdaptedLinear fc2) {}
+
+    private static final Grads NO_GRADS = new Grads(null, null, null, null, null, null, null, null, null, null, null, null);
 
     /** What one layer's forward saves for its backward. */
     private record Saved(Tensor ln1Out, Tensor ln1Mean, Tensor ln1Rstd,   // (B, T, C), F32 (B*T) x2
@@ -90,7 +98,9 @@ public final class TextEncoder implements AutoCloseable {
     private final Tensor finalW, finalB;      // (C)
     private final Tensor textProjection;      // OPEN_CLIP (C, P) / HF_CLIP (P, C), or null: loaded, not applied
     private final Map<String, Tensor> gradients = new LinkedHashMap<>();   // layout name -> F32 gradient
-    private final Grads[] grads;              // L
+    private final Grads[] grads;              // L, NO_GRADS unless the adapters ask for Linear gradients
+    private final Linears[] linears;          // L
+    private final Adapters adapters;
 
     // activations (saved for the backward)
     private final Tensor[] residual;          // L + 1 of (B, T, C): residual[l] = x_l, the input of layer l
@@ -114,18 +124,32 @@ public final class TextEncoder implements AutoCloseable {
      * {@code checkpoint} onto {@code device} in {@code dtype}, and allocates everything for {@code batch} prompts.
      */
     public static TextEncoder load(Checkpoint checkpoint, String prefix, TextEncoderConfig config, Device device, DType dtype, int batch) {
-        return WeightLoader.loadAll(checkpoint, prefix, TextEncoderLayout.parameters(config), device, dtype,
-                params -> new TextEncoder(config, params, device, dtype, batch));
+        return load(checkpoint, prefix, config, device, dtype, batch, Adapters.LINEAR_GRADIENTS);
     }
 
-    /** {@code params}: every {@link TextEncoderLayout} name of {@code config}, in {@code dtype}; the encoder takes ownership. */
+    /** As {@link #load(Checkpoint, String, TextEncoderConfig, Device, DType, int)}, training what {@code adapters} say. */
+    public static TextEncoder load(Checkpoint checkpoint, String prefix, TextEncoderConfig config, Device device, DType dtype, int batch, Adapters adapters) {
+        return WeightLoader.loadAll(checkpoint, prefix, TextEncoderLayout.parameters(config), device, dtype,
+                params -> new TextEncoder(config, params, device, dtype, batch, adapters));
+    }
+
+    /** As {@link #TextEncoder(TextEncoderConfig, Map, Device, DType, int, Adapters)} forming every Linear's F32 gradients. */
     public TextEncoder(TextEncoderConfig config, Map<String, Tensor> params, Device device, DType dtype, int batch) {
+        this(config, params, device, dtype, batch, Adapters.LINEAR_GRADIENTS);
+    }
+
+    /**
+     * {@code params}: every {@link TextEncoderLayout} name of {@code config}, in {@code dtype}; the encoder takes ownership.
+     * {@code adapters}: what the backward trains (LoRA modules of the q, k, v, out and MLP Linears, full Linear gradients, or nothing).
+     */
+    public TextEncoder(TextEncoderConfig config, Map<String, Tensor> params, Device device, DType dtype, int batch, Adapters adapters) {
         if (config.maxPositions() != TOKENS) throw new IllegalArgumentException("text encoder: " + config.maxPositions() + " positions, expected " + TOKENS);
         if (batch < 1) throw new IllegalArgumentException("text encoder: batch " + batch);
         this.config = config;
         this.device = device;
         this.batch = batch;
         this.dtype = dtype;
+        this.adapters = adapters;
         this.act = config.quickGelu() ? ActivationOps.Kind.QUICK_GELU : ActivationOps.Kind.GELU;
         this.attention = AttentionParams.packed(batch, config.heads(), TOKENS, TOKENS, config.headDim(), true);
         owned.addAll(params.values());
@@ -140,9 +164,12 @@ public final class TextEncoder implements AutoCloseable {
             textProjection = config.projectionDim() > 0 ? params.get(open ? "text_projection" : "text_projection.weight") : null;
             layers = new Layer[L];
             grads = new Grads[L];
+            linears = new Linears[L];
             for (int l = 0; l < L; l++) {
+                grads[l] = NO_GRADS;
                 if (open) {
                     openClipLayer(params, l, C, I);
+                    linears[l] = linears(l, true, B * T);
                     continue;
                 }
                 String p = "text_model.encoder.layers." + l + ".";
@@ -154,13 +181,15 @@ public final class TextEncoder implements AutoCloseable {
                         param(params, p + "layer_norm2.weight"), param(params, p + "layer_norm2.bias"),
                         param(params, p + "mlp.fc1.weight"), param(params, p + "mlp.fc1.bias"),
                         param(params, p + "mlp.fc2.weight"), param(params, p + "mlp.fc2.bias"));
-                grads[l] = new Grads(grad(p + "self_attn.q_proj.weight", C, C), grad(p + "self_attn.q_proj.bias", C),
+                if (adapters.linearGradients()) grads[l] = new Grads(grad(p + "self_attn.q_proj.weight", C, C), grad(p + "self_attn.q_proj.bias", C),
                         grad(p + "self_attn.k_proj.weight", C, C), grad(p + "self_attn.k_proj.bias", C),
                         grad(p + "self_attn.v_proj.weight", C, C), grad(p + "self_attn.v_proj.bias", C),
                         grad(p + "self_attn.out_proj.weight", C, C), grad(p + "self_attn.out_proj.bias", C),
                         grad(p + "mlp.fc1.weight", I, C), grad(p + "mlp.fc1.bias", I),
                         grad(p + "mlp.fc2.weight", C, I), grad(p + "mlp.fc2.bias", C));
+                linears[l] = linears(l, false, B * T);
             }
+            adapters.checkAllUsed("text encoder");
             residual = new Tensor[L + 1];
             for (int l = 0; l <= L; l++) residual[l] = alloc(dtype, B, T, C);
             saved = new Saved[L];
@@ -218,12 +247,33 @@ public final class TextEncoder implements AutoCloseable {
                 param(params, p + "ln_2.weight"), param(params, p + "ln_2.bias"),
                 param(params, p + "mlp.c_fc.weight"), param(params, p + "mlp.c_fc.bias"),
                 param(params, p + "mlp.c_proj.weight"), param(params, p + "mlp.c_proj.bias"));
+        if (!adapters.linearGradients()) return;
         Tensor gW = grad(p + "attn.in_proj_weight", 3 * C, C), gB = grad(p + "attn.in_proj_bias", 3 * C);
         grads[l] = new Grads(gW.view(0, C, C), gB.view(0, C), gW.view(C * C, C, C), gB.view(C, C),
                 gW.view(2 * C * C, C, C), gB.view(2 * C, C),
                 grad(p + "attn.out_proj.weight", C, C), grad(p + "attn.out_proj.bias", C),
                 grad(p + "mlp.c_fc.weight", I, C), grad(p + "mlp.c_fc.bias", I),
                 grad(p + "mlp.c_proj.weight", C, I), grad(p + "mlp.c_proj.bias", C));
+    }
+
+    /** Layer l's Linears over {@code rows} = B * T tokens; OpenCLIP's q, k, v are the parts of the stacked in_proj. */
+    private Linears linears(int l, boolean open, long rows) {
+        Layer w = layers[l];
+        Grads g = grads[l];
+        String p = open ? "transformer.resblocks." + l + "." : "text_model.encoder.layers." + l + ".";
+        LoraSite q = open ? new LoraSite(p + "attn.in_proj_weight", 0) : LoraSite.of(p + "self_attn.q_proj.weight");
+        LoraSite k = open ? new LoraSite(p + "attn.in_proj_weight", 1) : LoraSite.of(p + "self_attn.k_proj.weight");
+        LoraSite v = open ? new LoraSite(p + "attn.in_proj_weight", 2) : LoraSite.of(p + "self_attn.v_proj.weight");
+        LoraSite o = LoraSite.of(p + (open ? "attn.out_proj.weight" : "self_attn.out_proj.weight"));
+        LoraSite fc1 = LoraSite.of(p + (open ? "mlp.c_fc.weight" : "mlp.fc1.weight"));
+        LoraSite fc2 = LoraSite.of(p + (open ? "mlp.c_proj.weight" : "mlp.fc2.weight"));
+        return new Linears(linear(q, w.qW, w.qB, g.qW, g.qB, rows), linear(k, w.kW, w.kB, g.kW, g.kB, rows),
+                linear(v, w.vW, w.vB, g.vW, g.vB, rows), linear(o, w.oW, w.oB, g.oW, g.oB, rows),
+                linear(fc1, w.fc1W, w.fc1B, g.fc1W, g.fc1B, rows), linear(fc2, w.fc2W, w.fc2B, g.fc2W, g.fc2B, rows));
+    }
+
+    private AdaptedLinear linear(LoraSite site, Tensor w, Tensor b, Tensor dW, Tensor dB, long rows) {
+        return new AdaptedLinear("text encoder " + site, w, b, dW, dB, adapters.at(site), rows, this::alloc);
     }
 
     private Tensor alloc(DType type, long... dims) {
@@ -276,31 +326,32 @@ public final class TextEncoder implements AutoCloseable {
         }
         int run = config.layers() - (clipSkip - 1);
         ShapeOps.embedding(residual[0], inputIds, tokenEmbedding, positionEmbedding);
-        for (int l = 0; l < run; l++) layerForward(residual[l + 1], saved[l], residual[l], layers[l]);
+        for (int l = 0; l < run; l++) layerForward(residual[l + 1], saved[l], residual[l], layers[l], linears[l]);
         NormOps.layernormForward(hidden, finalMean, finalRstd, residual[run], finalW, finalB, NormOps.EPS);
         lastRun = run;
         return hidden;
     }
 
     /** x_out (B, T, C) = layer(x (B, T, C)), saving into s. */
-    private void layerForward(Tensor xOut, Saved s, Tensor x, Layer p) {
+    private void layerForward(Tensor xOut, Saved s, Tensor x, Layer p, Linears lin) {
         NormOps.layernormForward(s.ln1Out, s.ln1Mean, s.ln1Rstd, x, p.ln1W, p.ln1B, NormOps.EPS);
-        LinearOps.forward(s.q, s.ln1Out, p.qW, p.qB);
-        LinearOps.forward(s.k, s.ln1Out, p.kW, p.kB);
-        LinearOps.forward(s.v, s.ln1Out, p.vW, p.vB);
+        lin.q.forward(s.q, s.ln1Out);
+        lin.k.forward(s.k, s.ln1Out);
+        lin.v.forward(s.v, s.ln1Out);
         AttentionOps.forward(s.attn, s.lse, s.q, s.k, s.v, attention);   // CLIP's q * D^-1/2 is the attention scale
-        LinearOps.forward(proj, s.attn, p.oW, p.oB);
+        lin.o.forward(proj, s.attn);
         BasicOps.add(s.mid, x, proj);
         NormOps.layernormForward(s.ln2Out, s.ln2Mean, s.ln2Rstd, s.mid, p.ln2W, p.ln2B, NormOps.EPS);
-        LinearOps.forward(s.fc1Out, s.ln2Out, p.fc1W, p.fc1B);
+        lin.fc1.forward(s.fc1Out, s.ln2Out);
         ActivationOps.forward(act, s.actOut, s.fc1Out);
-        LinearOps.forward(proj, s.actOut, p.fc2W, p.fc2B);
+        lin.fc2.forward(proj, s.actOut);
         BasicOps.add(xOut, s.mid, proj);
     }
 
     /**
-     * Backward of the last {@link #forward} for dHidden (B, 77, C): adds d loss / d W and d loss / d b of
-     * every Linear of the layers that forward ran into {@link #gradients()}.
+     * Backward of the last {@link #forward} for dHidden (B, 77, C): adds the gradients its {@link Adapters} train
+     * (LoRA down / up, or every Linear's W and b into {@link #gradients()}) over the layers that forward ran
+     * (with clip skip, the later layers were not run and get none).
      */
     public void backward(Tensor dHidden) {
         if (lastRun < 0) throw new IllegalStateException("text encoder: backward before forward");
@@ -309,33 +360,33 @@ public final class TextEncoder implements AutoCloseable {
         }
         int run = lastRun;
         NormOps.layernormBackward(dRes, dLnW, dLnB, dHidden, residual[run], finalW, finalMean, finalRstd);
-        for (int l = run - 1; l >= 0; l--) layerBackward(l > 0, saved[l], residual[l], layers[l], grads[l]);
+        for (int l = run - 1; l >= 0; l--) layerBackward(l > 0, saved[l], residual[l], layers[l], linears[l]);
     }
 
     /**
      * dRes (B, T, C): d loss / d x_{l+1} on entry, d loss / d x_l on exit (only when {@code needInput});
      * parameter gradients into g (+=).
      */
-    private void layerBackward(boolean needInput, Saved s, Tensor x, Layer p, Grads g) {
+    private void layerBackward(boolean needInput, Saved s, Tensor x, Layer p, Linears lin) {
         // x_{l+1} = m + fc2(act(fc1(ln2(m))))
-        LinearOps.backward(dMlp, g.fc2W, g.fc2B, dRes, s.actOut, p.fc2W);          // dMlp (B, T, I) = d / d actOut
+        lin.fc2.backward(dMlp, dRes, s.actOut);         // dMlp (B, T, I) = d / d actOut
         ActivationOps.backward(act, dMlp, dMlp, s.fc1Out);                          // d / d fc1Out, in place
-        LinearOps.backward(dA, g.fc1W, g.fc1B, dMlp, s.ln2Out, p.fc1W);             // dA = d / d ln2Out
+        lin.fc1.backward(dA, dMlp, s.ln2Out);           // dA = d / d ln2Out
         NormOps.layernormBackward(dB, dLnW, dLnB, dA, s.mid, p.ln2W, s.ln2Mean, s.ln2Rstd);
         BasicOps.add(dRes, dRes, dB);                                                // dRes = d / d m
         // m = x + out_proj(attention(q(ln1(x)), k(..), v(..)))
-        LinearOps.backward(dA, g.oW, g.oB, dRes, s.attn, p.oW);                     // dA = d / d attn
+        lin.o.backward(dA, dRes, s.attn);           // dA = d / d attn
         AttentionOps.backward(dq, dk, dv, delta, dA, s.attn, s.lse, s.q, s.k, s.v, attention);
         if (!needInput) {   // the first layer: only the parameter gradients are wanted
-            LinearOps.backward(null, g.qW, g.qB, dq, s.ln1Out, p.qW);
-            LinearOps.backward(null, g.kW, g.kB, dk, s.ln1Out, p.kW);
-            LinearOps.backward(null, g.vW, g.vB, dv, s.ln1Out, p.vW);
+            lin.q.backward(null, dq, s.ln1Out);
+            lin.k.backward(null, dk, s.ln1Out);
+            lin.v.backward(null, dv, s.ln1Out);
             return;
         }
-        LinearOps.backward(dA, g.qW, g.qB, dq, s.ln1Out, p.qW);                     // dA = d / d ln1Out, from q
-        LinearOps.backward(dB, g.kW, g.kB, dk, s.ln1Out, p.kW);
+        lin.q.backward(dA, dq, s.ln1Out);           // dA = d / d ln1Out, from q
+        lin.k.backward(dB, dk, s.ln1Out);
         BasicOps.add(dA, dA, dB);                                                    // + from k
-        LinearOps.backward(dB, g.vW, g.vB, dv, s.ln1Out, p.vW);
+        lin.v.backward(dB, dv, s.ln1Out);
         BasicOps.add(dA, dA, dB);                                                    // + from v
         NormOps.layernormBackward(dB, dLnW, dLnB, dA, x, p.ln1W, s.ln1Mean, s.ln1Rstd);
         BasicOps.add(dRes, dRes, dB);                                                // dRes = d / d x_l

@@ -1,14 +1,11 @@
 package dev.sumi.model.unet;
 
 import dev.sumi.device.Device;
-import dev.sumi.device.DeviceBuffer;
-import dev.sumi.device.GemmParams;
+import dev.sumi.lora.Adapters;
 import dev.sumi.model.Checkpoint;
 import dev.sumi.model.LdmComponent;
 import dev.sumi.model.WeightLoader;
 import dev.sumi.ops.ActivationOps;
-import dev.sumi.ops.AttentionOps;
-import dev.sumi.ops.AttentionParams;
 import dev.sumi.ops.BasicOps;
 import dev.sumi.ops.Conv2dOps;
 import dev.sumi.ops.Conv2dParams;
@@ -21,14 +18,15 @@ import dev.sumi.tensor.Tensor;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
  * The LDM UNet ({@code openaimodel.UNetModel}, = diffusers' UNet2DConditionModel) as a forward over the
  * op library, for a fixed (B, latent h, w, context length T, context width): a forward, and a backward
- * giving d loss / d latents and the F32 gradients of every attention and feed-forward Linear.
+ * giving d loss / d latents (and d loss / d context on request) and the gradients its {@link Adapters}
+ * train: kohya's LoRA / LoCon modules (the base frozen), or the F32 gradients of every attention and
+ * feed-forward Linear. The blocks are in {@link UNetBlocks}.
  *
  * <pre>
  * B = batch, C_l = channels of level l, (H_l, W_l) = (h, w) / 2^l, T = context tokens, E = 4 * model channels
@@ -62,14 +60,9 @@ import java.util.Map;
  * names. Every activation and scratch buffer (and the conv workspace) is allocated by the constructor;
  * {@link #forward} and {@link #backward} only write into them. Activations are kept per module for the backward.
  */
-public final class UNet implements AutoCloseable {
+public final class UNet extends UNetBlocks implements AutoCloseable {
 
-    private final UNetConfig config;
-    private final Device device;
-    private final DType dtype;
-    private final int batch, height, width, contextTokens;
-    private final List<Tensor> owned = new ArrayList<>();
-    private final Map<String, Tensor> params;
+    private final int height, width;
     private final List<Module> down = new ArrayList<>(), up = new ArrayList<>();
     private final List<Module> middle = new ArrayList<>();
     private final List<Tensor> upSkips = new ArrayList<>();   // the skip each up ResBlock concatenates, in up order
@@ -81,7 +74,6 @@ public final class UNet implements AutoCloseable {
     private final Tensor tHidden;     // (B, E) before SiLU
     private final Tensor tAct;        // (B, E) after SiLU
     private final Tensor temb;        // (B, E)
-    private final Tensor tembAct;     // (B, E) silu(temb): every ResBlock's emb_layers input
     // conv_in, out
     private final Tensor convInW, convInB, outNormG, outNormB, outConvW, outConvB;
     private final Conv2dParams convInP, outConvP;
@@ -89,13 +81,7 @@ public final class UNet implements AutoCloseable {
     private final Tensor outNorm, outMean, outRstd; // (B, C_0, h, w), F32 (B*32) x2
     private final Tensor output;                   // (B, out channels, h, w)
 
-    private final Tensor ones;        // (max H_l W_l) of 1: the rank-1 GEMMs' left factor
-    private final DeviceBuffer workspace;
-    private long workspaceBytes;
-
-    private Tensor contextIn;              // the last forward's context (cross-attention k, v inputs; read by backward)
     private boolean forwardDone;
-    private final Map<String, Tensor> gradients = new LinkedHashMap<>();   // layout name -> F32 gradient
     private final java.util.IdentityHashMap<Tensor, Tensor> grad = new java.util.IdentityHashMap<>();   // activation -> d loss / d it
     private final Tensor dOutNorm;     // (B, C_0, h, w)
     private final Tensor dLatents;     // (B, in channels, h, w)
@@ -104,28 +90,38 @@ public final class UNet implements AutoCloseable {
     /** Loads {@code model.diffusion_model.*} from {@code checkpoint} onto {@code device} in {@code dtype}. */
     public static UNet load(Checkpoint checkpoint, UNetConfig config, Device device, DType dtype,
                             int batch, int height, int width, int contextTokens) {
-        return WeightLoader.loadAll(checkpoint, LdmComponent.UNET.prefix, UNetLayout.parameters(config), device, dtype,
-                params -> new UNet(config, params, device, dtype, batch, height, width, contextTokens));
+        return load(checkpoint, config, device, dtype, batch, height, width, contextTokens, Adapters.LINEAR_GRADIENTS);
     }
 
-    /** {@code params}: every {@link UNetLayout} name of {@code config}, in {@code dtype}; the UNet takes ownership. */
+    /** As {@link #load(Checkpoint, UNetConfig, Device, DType, int, int, int, int)}, training what {@code adapters} say. */
+    public static UNet load(Checkpoint checkpoint, UNetConfig config, Device device, DType dtype,
+                            int batch, int height, int width, int contextTokens, Adapters adapters) {
+        return WeightLoader.loadAll(checkpoint, LdmComponent.UNET.prefix, UNetLayout.parameters(config), device, dtype,
+                params -> new UNet(config, params, device, dtype, batch, height, width, contextTokens, adapters));
+    }
+
+    /** As {@link #UNet(UNetConfig, Map, Device, DType, int, int, int, int, Adapters)}, forming the attention / FF Linear gradients. */
     public UNet(UNetConfig config, Map<String, Tensor> params, Device device, DType dtype,
                 int batch, int height, int width, int contextTokens) {
+        this(config, params, device, dtype, batch, height, width, contextTokens, Adapters.LINEAR_GRADIENTS);
+    }
+
+    /**
+     * {@code params}: every {@link UNetLayout} name of {@code config}, in {@code dtype}; the UNet takes ownership.
+     * {@code adapters}: what the backward trains: LoRA / LoCon modules by site (the base frozen), the F32 gradients
+     * of every attention and feed-forward Linear ({@link Adapters#LINEAR_GRADIENTS}), or nothing.
+     */
+    public UNet(UNetConfig config, Map<String, Tensor> params, Device device, DType dtype,
+                int batch, int height, int width, int contextTokens, Adapters adapters) {
         if (config.admInChannels() > 0) throw new UnsupportedOperationException("unet: SDXL's label embedding (adm) is not implemented");
         int scale = 1 << (config.levels() - 1);
         if (batch < 1 || contextTokens < 1 || height < 1 || width < 1 || height % scale != 0 || width % scale != 0) {
             throw new IllegalArgumentException("unet: batch " + batch + ", latent " + height + "x" + width + ", context " + contextTokens
                     + ": sizes must be positive and h, w multiples of " + scale);
         }
-        this.config = config;
-        this.device = device;
-        this.dtype = dtype;
-        this.batch = batch;
+        super(config, params, device, dtype, batch, contextTokens, adapters);
         this.height = height;
         this.width = width;
-        this.contextTokens = contextTokens;
-        this.params = params;
-        owned.addAll(params.values());
         try {
             int B = batch, E = config.timeEmbedDim(), c0 = config.modelChannels();
             ones = alloc(dtype, (long) height * width);
@@ -140,6 +136,7 @@ public final class UNet implements AutoCloseable {
             temb = alloc(dtype, B, E);
             tembAct = alloc(dtype, B, E);
 
+            dContextPart = alloc(dtype, B, contextTokens, config.contextDim());
             convInW = param("input_blocks.0.0.weight");
             convInB = param("input_blocks.0.0.bias");
             convInP = conv(Conv2dParams.same3x3(B, config.inChannels(), height, width, c0));
@@ -214,6 +211,7 @@ public final class UNet implements AutoCloseable {
                 for (Module m : list) if (m != null) grad.put(m.output(), alloc(dtype, m.output().shape().dims()));
             }
             for (Tensor cat : upConcat) grad.put(cat, alloc(dtype, cat.shape().dims()));
+            adapters.checkAllUsed("unet");
             zeroGradients();
             workspace = device.allocate(Math.max(workspaceBytes, 16));
         } catch (RuntimeException e) {
@@ -225,23 +223,6 @@ public final class UNet implements AutoCloseable {
     private static <M extends Module> M add(List<Module> list, M m) {
         list.add(m);
         return m;
-    }
-
-    private Tensor param(String name) {
-        Tensor t = params.get(name);
-        if (t == null) throw new IllegalArgumentException("unet: no parameter " + name);
-        return t;
-    }
-
-    private Tensor alloc(DType type, long... dims) {
-        Tensor t = Tensor.allocate(device, type, dims);
-        owned.add(t);
-        return t;
-    }
-
-    private Conv2dParams conv(Conv2dParams p) {
-        workspaceBytes = Math.max(workspaceBytes, Conv2dOps.workspaceBytes(p));
-        return p;
     }
 
     public UNetConfig config() {
@@ -287,15 +268,29 @@ public final class UNet implements AutoCloseable {
 
     /**
      * Backward of the last {@link #forward} for dOut (B, out channels, h, w): returns d loss / d latents
-     * (the UNet's own tensor, overwritten by the next call) and adds ({@code +=}) F32 gradients of every
+     * (the UNet's own tensor, overwritten by the next call) and adds ({@code +=}) what the adapters train: the
+     * LoRA / LoCon modules' F32 down / up gradients, or in Linear-gradient mode the F32 gradients of every
      * attention and feed-forward Linear (to_q, to_k, to_v, to_out.0, ff.net.0.proj, ff.net.2) into
-     * {@link #gradients()}. Everything else (convs, norms, the time embedding, emb_layers, the context) is
-     * frozen: no gradient is formed for it; the timestep branch does not depend on the latents and is skipped.
+     * {@link #gradients()}. The base is frozen: no gradient is formed for it; the timestep branch does not
+     * depend on the latents and is skipped (unless a LoRA sits on emb_layers).
      * The context must be unchanged since the forward (cross-attention's k and v weight gradients read it).
      */
     public Tensor backward(Tensor dOut) {
+        return backward(dOut, null);
+    }
+
+    /**
+     * {@link #backward(Tensor)}, and with {@code dContext} (B, T, context width) not null also d loss / d context
+     * ({@code =}), which a trained text encoder's backward takes.
+     */
+    public Tensor backward(Tensor dOut, Tensor dContext) {
         if (!forwardDone) throw new IllegalStateException("unet: backward before forward");
         check("dOut", dOut, dtype, output.shape().dims());
+        if (dContext != null) {
+            check("dContext", dContext, dtype, batch, contextTokens, config.contextDim());
+            BasicOps.fill(dContext, 0f);
+        }
+        this.dContext = dContext;
         for (Tensor g : grad.values()) BasicOps.fill(g, 0f);
         Tensor h = up.getLast().output();
         Conv2dOps.backwardInput(dOutNorm, dOut, outConvW, workspace, outConvP);
@@ -328,13 +323,6 @@ public final class UNet implements AutoCloseable {
         return middle.getLast().output();
     }
 
-    private final Map<Long, Tensor[]> discards = new java.util.HashMap<>();
-
-    /** Discarded (weight, bias) gradient buffers (C) of a frozen norm, shared by all norms of C channels; allocated at construction. */
-    private Tensor[] discard(long channels) {
-        return discards.computeIfAbsent(channels, k -> new Tensor[] {alloc(dtype, k), alloc(dtype, k)});
-    }
-
     /** F32 gradients of every attention and feed-forward Linear weight and bias, by {@link UNetLayout} name. */
     public Map<String, Tensor> gradients() {
         return java.util.Collections.unmodifiableMap(gradients);
@@ -344,471 +332,9 @@ public final class UNet implements AutoCloseable {
         for (Tensor g : gradients.values()) BasicOps.fill(g, 0f);
     }
 
-    private Tensor gradFor(String name, Tensor param) {
-        Tensor t = alloc(DType.F32, param.shape().dims());
-        gradients.put(name, t);
-        return t;
-    }
-
-    /** gx += dx. */
-    private static void accumulate(Tensor gx, Tensor dx) {
-        BasicOps.add(gx, gx, dx);
-    }
-
     private static void check(String what, Tensor t, DType type, long... dims) {
         if (t.dtype() != type || !t.shape().equals(dev.sumi.tensor.Shape.of(dims))) {
             throw new IllegalArgumentException("unet: " + what + " must be " + type + " " + dev.sumi.tensor.Shape.of(dims) + ", not " + t);
-        }
-    }
-
-    // ---- layout helpers: batched GEMMs, no kernels of their own ------------------------------------
-
-    /** h (B, C, N) += e_b[c] for every pixel: per image the rank-1 product ones(N) e_b^T; eStride 0 broadcasts one e. */
-    private void addPerChannel(Tensor h, Tensor e, long eStride) {
-        int C = (int) h.shape().dim(1), N = (int) (h.numel() / (h.shape().dim(0) * C));
-        // column-major h_b^T (N x C, ld N) += ones (N x 1) * e_b (1 x C, ld 1)
-        device.gemm(new GemmParams(false, false, N, C, 1, 1f, ones, N, 0, e, 1, eStride, 1f, h, N, (long) C * N, batch));
-    }
-
-    /** tokens (B, N, C) = x (B, C, N) read transposed, times w (C, C)^T, plus b (a 1x1 conv that writes tokens). */
-    private void projectIn(Tensor tokens, Tensor x, Tensor w, Tensor b) {
-        int C = (int) x.shape().dim(1), N = (int) (x.numel() / (batch * (long) C));
-        LinearOps.broadcastBias(tokens, b);
-        // column-major tokens_b^T (C x N, ld C) += op(A) op(B): A = w ((out, in) row-major = column-major in x out, ld C)
-        // transposed, B = x_b (column-major N x C, ld N) transposed
-        device.gemm(new GemmParams(true, true, C, N, C, 1f, w, C, 0, x, N, (long) C * N, 1f, tokens, C, (long) N * C, batch));
-    }
-
-    /** out (B, C, N) += (tokens (B, N, C) w (C, C)^T)^T: proj_out writing NCHW onto what out holds. */
-    private void projectOut(Tensor out, Tensor tokens, Tensor w) {
-        int C = (int) out.shape().dim(1), N = (int) (out.numel() / (batch * (long) C));
-        // column-major out_b^T (N x C, ld N) += op(A) (N x C) = (tokens_b col-major C x N, ld C)^T, times w^T (col-major view of w)
-        device.gemm(new GemmParams(true, false, N, C, C, 1f, tokens, C, (long) N * C, w, C, 0, 1f, out, N, (long) C * N, batch));
-    }
-
-    // ---- modules ------------------------------------------------------------------------------------
-
-    private interface Module {
-        void forward();
-
-        Tensor output();
-
-        Tensor input();
-
-        /** d loss / d input += the gradient through this module of dOut (d loss / d output); Linear gradients +=. */
-        void backward(Tensor dOut, Tensor dInput);
-    }
-
-    /** ResBlock: in_layers (GroupNorm+SiLU, conv 3x3), + emb_layers (SiLU, Linear), out_layers (GroupNorm+SiLU, conv 3x3), + skip. */
-    private final class ResBlock implements Module {
-        final Tensor x;                                   // (B, Cin, H, W) input (another module's output)
-        final Tensor n1g, n1b, c1w, c1b, ew, eb, n2g, n2b, c2w, c2b, sw, sb;   // sw, sb null without a skip conv
-        final Conv2dParams p1, p2, ps;
-        final Tensor a1, mean1, rstd1;                    // (B, Cin, H, W), F32 (B*32) x2
-        final Tensor h1;                                  // (B, Cout, H, W) conv1 + emb
-        final Tensor e;                                   // (B, Cout) the timestep projection
-        final Tensor a2, mean2, rstd2;                    // (B, Cout, H, W), F32 (B*32) x2
-        final Tensor h2;                                  // (B, Cout, H, W) conv2
-        final Tensor skip;                                // (B, Cout, H, W) the 1x1 skip conv's output, or null
-        final Tensor out;                                 // (B, Cout, H, W)
-
-        ResBlock(String prefix, Tensor x, int cout) {
-            this.x = x;
-            int B = batch, cin = (int) x.shape().dim(1), H = (int) x.shape().dim(2), W = (int) x.shape().dim(3);
-            n1g = param(prefix + ".in_layers.0.weight");
-            n1b = param(prefix + ".in_layers.0.bias");
-            c1w = param(prefix + ".in_layers.2.weight");
-            c1b = param(prefix + ".in_layers.2.bias");
-            ew = param(prefix + ".emb_layers.1.weight");
-            eb = param(prefix + ".emb_layers.1.bias");
-            n2g = param(prefix + ".out_layers.0.weight");
-            n2b = param(prefix + ".out_layers.0.bias");
-            c2w = param(prefix + ".out_layers.3.weight");
-            c2b = param(prefix + ".out_layers.3.bias");
-            boolean hasSkip = cin != cout;
-            sw = hasSkip ? param(prefix + ".skip_connection.weight") : null;
-            sb = hasSkip ? param(prefix + ".skip_connection.bias") : null;
-            p1 = conv(Conv2dParams.same3x3(B, cin, H, W, cout));
-            p2 = conv(Conv2dParams.same3x3(B, cout, H, W, cout));
-            ps = hasSkip ? conv(Conv2dParams.pointwise(B, cin, H, W, cout)) : null;
-            a1 = alloc(dtype, B, cin, H, W);
-            mean1 = alloc(DType.F32, (long) B * NormOps.GROUPS);
-            rstd1 = alloc(DType.F32, (long) B * NormOps.GROUPS);
-            h1 = alloc(dtype, B, cout, H, W);
-            e = alloc(dtype, B, cout);
-            a2 = alloc(dtype, B, cout, H, W);
-            mean2 = alloc(DType.F32, (long) B * NormOps.GROUPS);
-            rstd2 = alloc(DType.F32, (long) B * NormOps.GROUPS);
-            h2 = alloc(dtype, B, cout, H, W);
-            skip = hasSkip ? alloc(dtype, B, cout, H, W) : null;
-            out = alloc(dtype, B, cout, H, W);
-            dA = alloc(dtype, B, cout, H, W);
-            dH = alloc(dtype, B, cout, H, W);
-            dx = alloc(dtype, B, cin, H, W);
-            dxa = alloc(dtype, B, cin, H, W);
-            dIn = discard(cin);
-            dMid = discard(cout);
-        }
-
-        final Tensor dA, dH;       // (B, Cout, H, W) scratch
-        final Tensor dx, dxa;      // (B, Cin, H, W) scratch
-        final Tensor[] dIn, dMid;  // discarded norm parameter gradients
-
-        @Override
-        public Tensor input() {
-            return x;
-        }
-
-        @Override
-        public void backward(Tensor dOut, Tensor gx) {
-            if (skip != null) {
-                Conv2dOps.backwardInput(dx, dOut, sw, null, ps);
-                accumulate(gx, dx);
-            } else {
-                accumulate(gx, dOut);
-            }
-            Conv2dOps.backwardInput(dA, dOut, c2w, workspace, p2);                 // d / d a2
-            NormOps.groupnormBackward(dH, dMid[0], dMid[1], dA, h1, n2g, n2b, mean2, rstd2, NormOps.GROUPS, true);   // d / d h1
-            // h1 = conv1 + e: e depends on the timesteps only, so its gradient is not needed
-            Conv2dOps.backwardInput(dxa, dH, c1w, workspace, p1);                   // d / d a1
-            NormOps.groupnormBackward(dx, dIn[0], dIn[1], dxa, x, n1g, n1b, mean1, rstd1, NormOps.GROUPS, true);
-            accumulate(gx, dx);
-        }
-
-        @Override
-        public void forward() {
-            NormOps.groupnormForward(a1, mean1, rstd1, x, n1g, n1b, NormOps.GROUPS, NormOps.EPS, true);
-            Conv2dOps.forward(h1, a1, c1w, c1b, workspace, p1);
-            LinearOps.forward(e, tembAct, ew, eb);
-            addPerChannel(h1, e, e.shape().dim(1));
-            NormOps.groupnormForward(a2, mean2, rstd2, h1, n2g, n2b, NormOps.GROUPS, NormOps.EPS, true);   // dropout: identity
-            Conv2dOps.forward(h2, a2, c2w, c2b, workspace, p2);
-            if (skip != null) {
-                Conv2dOps.forward(skip, x, sw, sb, null, ps);
-                BasicOps.add(out, skip, h2);
-            } else {
-                BasicOps.add(out, x, h2);
-            }
-        }
-
-        @Override
-        public Tensor output() {
-            return out;
-        }
-    }
-
-    /** One BasicTransformerBlock's parameters and saved activations; t* are (B, N, C), c* (B, T, C). */
-    private final class TransformerBlock {
-        final Tensor ln1w, ln1b, q1w, k1w, v1w, o1w, o1b;
-        final Tensor ln2w, ln2b, q2w, k2w, v2w, o2w, o2b;
-        final Tensor ln3w, ln3b, f1w, f1b, f2w, f2b;
-        final Tensor ln1, m1, r1, q1, k1, v1, att1, lse1, x1;   // after attn1 + residual: x1
-        final Tensor ln2, m2, r2, q2, k2, v2, att2, lse2, x2;   // k2, v2 (B, T, C)
-        final Tensor ln3, m3, r3, ff1, geglu, x3;               // ff1 (B, N, 8C), geglu (B, N, 4C)
-        final AttentionParams selfP, crossP;
-
-        TransformerBlock(String b, int C, int N) {
-            long B = batch, T = contextTokens;
-            ln1w = param(b + ".norm1.weight");
-            ln1b = param(b + ".norm1.bias");
-            q1w = param(b + ".attn1.to_q.weight");
-            k1w = param(b + ".attn1.to_k.weight");
-            v1w = param(b + ".attn1.to_v.weight");
-            o1w = param(b + ".attn1.to_out.0.weight");
-            o1b = param(b + ".attn1.to_out.0.bias");
-            ln2w = param(b + ".norm2.weight");
-            ln2b = param(b + ".norm2.bias");
-            q2w = param(b + ".attn2.to_q.weight");
-            k2w = param(b + ".attn2.to_k.weight");
-            v2w = param(b + ".attn2.to_v.weight");
-            o2w = param(b + ".attn2.to_out.0.weight");
-            o2b = param(b + ".attn2.to_out.0.bias");
-            ln3w = param(b + ".norm3.weight");
-            ln3b = param(b + ".norm3.bias");
-            f1w = param(b + ".ff.net.0.proj.weight");
-            f1b = param(b + ".ff.net.0.proj.bias");
-            f2w = param(b + ".ff.net.2.weight");
-            f2b = param(b + ".ff.net.2.bias");
-            int heads = config.heads(C);
-            if (C % heads != 0) throw new IllegalArgumentException("unet: " + C + " channels do not split into " + heads + " heads");
-            selfP = AttentionParams.packed(batch, heads, N, N, C / heads, false);
-            crossP = AttentionParams.packed(batch, heads, N, contextTokens, C / heads, false);
-            ln1 = alloc(dtype, B, N, C);
-            m1 = alloc(DType.F32, B * N);
-            r1 = alloc(DType.F32, B * N);
-            q1 = alloc(dtype, B, N, C);
-            k1 = alloc(dtype, B, N, C);
-            v1 = alloc(dtype, B, N, C);
-            att1 = alloc(dtype, B, N, C);
-            lse1 = alloc(DType.F32, selfP.rows());
-            x1 = alloc(dtype, B, N, C);
-            ln2 = alloc(dtype, B, N, C);
-            m2 = alloc(DType.F32, B * N);
-            r2 = alloc(DType.F32, B * N);
-            q2 = alloc(dtype, B, N, C);
-            k2 = alloc(dtype, B, T, C);
-            v2 = alloc(dtype, B, T, C);
-            att2 = alloc(dtype, B, N, C);
-            lse2 = alloc(DType.F32, crossP.rows());
-            x2 = alloc(dtype, B, N, C);
-            ln3 = alloc(dtype, B, N, C);
-            m3 = alloc(DType.F32, B * N);
-            r3 = alloc(DType.F32, B * N);
-            ff1 = alloc(dtype, B, N, 8L * C);
-            geglu = alloc(dtype, B, N, 4L * C);
-            x3 = alloc(dtype, B, N, C);
-            gq1 = gradFor(b + ".attn1.to_q.weight", q1w);
-            gk1 = gradFor(b + ".attn1.to_k.weight", k1w);
-            gv1 = gradFor(b + ".attn1.to_v.weight", v1w);
-            go1w = gradFor(b + ".attn1.to_out.0.weight", o1w);
-            go1b = gradFor(b + ".attn1.to_out.0.bias", o1b);
-            gq2 = gradFor(b + ".attn2.to_q.weight", q2w);
-            gk2 = gradFor(b + ".attn2.to_k.weight", k2w);
-            gv2 = gradFor(b + ".attn2.to_v.weight", v2w);
-            go2w = gradFor(b + ".attn2.to_out.0.weight", o2w);
-            go2b = gradFor(b + ".attn2.to_out.0.bias", o2b);
-            gf1w = gradFor(b + ".ff.net.0.proj.weight", f1w);
-            gf1b = gradFor(b + ".ff.net.0.proj.bias", f1b);
-            gf2w = gradFor(b + ".ff.net.2.weight", f2w);
-            gf2b = gradFor(b + ".ff.net.2.bias", f2b);
-        }
-
-        final Tensor gq1, gk1, gv1, go1w, go1b, gq2, gk2, gv2, go2w, go2b, gf1w, gf1b, gf2w, gf2b;   // F32 gradients
-
-        /**
-         * s.dRes: d loss / d x3 on entry, d loss / d x (the block's input) on exit; Linear gradients +=.
-         */
-        void backward(Tensor x, Scratch s) {
-            // x3 = x2 + ff(ln3(x2))
-            LinearOps.backward(s.dGeglu, gf2w, gf2b, s.dRes, geglu, f2w);
-            ActivationOps.gegluBackward(s.dFf1, s.dGeglu, ff1);
-            LinearOps.backward(s.dA, gf1w, gf1b, s.dFf1, ln3, f1w);
-            NormOps.layernormBackward(s.dB, s.dLn[0], s.dLn[1], s.dA, x2, ln3w, m3, r3);
-            BasicOps.add(s.dRes, s.dRes, s.dB);                                          // d / d x2
-            // x2 = x1 + to_out(attention(q(ln2(x1)), k(context), v(context)))
-            LinearOps.backward(s.dA, go2w, go2b, s.dRes, att2, o2w);
-            AttentionOps.backward(s.dq, s.dk2, s.dv2, s.delta, s.dA, att2, lse2, q2, k2, v2, crossP);
-            LinearOps.backward(s.dA, gq2, null, s.dq, ln2, q2w);
-            LinearOps.backward(null, gk2, null, s.dk2, contextIn, k2w);                 // the context is frozen
-            LinearOps.backward(null, gv2, null, s.dv2, contextIn, v2w);
-            NormOps.layernormBackward(s.dB, s.dLn[0], s.dLn[1], s.dA, x1, ln2w, m2, r2);
-            BasicOps.add(s.dRes, s.dRes, s.dB);                                          // d / d x1
-            // x1 = x + to_out(attention(q(ln1(x)), k(ln1(x)), v(ln1(x))))
-            LinearOps.backward(s.dA, go1w, go1b, s.dRes, att1, o1w);
-            AttentionOps.backward(s.dq, s.dk, s.dv, s.delta, s.dA, att1, lse1, q1, k1, v1, selfP);
-            LinearOps.backward(s.dA, gq1, null, s.dq, ln1, q1w);
-            LinearOps.backward(s.dB, gk1, null, s.dk, ln1, k1w);
-            BasicOps.add(s.dA, s.dA, s.dB);
-            LinearOps.backward(s.dB, gv1, null, s.dv, ln1, v1w);
-            BasicOps.add(s.dA, s.dA, s.dB);                                              // d / d ln1
-            NormOps.layernormBackward(s.dB, s.dLn[0], s.dLn[1], s.dA, x, ln1w, m1, r1);
-            BasicOps.add(s.dRes, s.dRes, s.dB);                                          // d / d x
-        }
-
-        /** x3 = block(x), proj: (B, N, C) scratch. */
-        void forward(Tensor x, Tensor proj) {
-            NormOps.layernormForward(ln1, m1, r1, x, ln1w, ln1b, NormOps.EPS);
-            LinearOps.forward(q1, ln1, q1w, null);
-            LinearOps.forward(k1, ln1, k1w, null);
-            LinearOps.forward(v1, ln1, v1w, null);
-            AttentionOps.forward(att1, lse1, q1, k1, v1, selfP);
-            LinearOps.forward(proj, att1, o1w, o1b);
-            BasicOps.add(x1, x, proj);
-            NormOps.layernormForward(ln2, m2, r2, x1, ln2w, ln2b, NormOps.EPS);
-            LinearOps.forward(q2, ln2, q2w, null);
-            LinearOps.forward(k2, contextIn, k2w, null);
-            LinearOps.forward(v2, contextIn, v2w, null);
-            AttentionOps.forward(att2, lse2, q2, k2, v2, crossP);
-            LinearOps.forward(proj, att2, o2w, o2b);
-            BasicOps.add(x2, x1, proj);
-            NormOps.layernormForward(ln3, m3, r3, x2, ln3w, ln3b, NormOps.EPS);
-            LinearOps.forward(ff1, ln3, f1w, f1b);
-            ActivationOps.geglu(geglu, ff1);
-            LinearOps.forward(proj, geglu, f2w, f2b);
-            BasicOps.add(x3, x2, proj);
-        }
-    }
-
-    /** A SpatialTransformer's backward scratch: (B, N, C) unless noted. */
-    private final class Scratch {
-        final Tensor dRes, dA, dB, dq, dk, dv;
-        final Tensor dk2, dv2;          // (B, T, C)
-        final Tensor dFf1, dGeglu;      // (B, N, 8C), (B, N, 4C)
-        final Tensor delta;             // F32 (B * heads * N)
-        final Tensor[] dLn;             // discarded LayerNorm parameter gradients (C)
-
-        Scratch(int C, int N, int heads) {
-            long B = batch;
-            dRes = alloc(dtype, B, N, C);
-            dA = alloc(dtype, B, N, C);
-            dB = alloc(dtype, B, N, C);
-            dq = alloc(dtype, B, N, C);
-            dk = alloc(dtype, B, N, C);
-            dv = alloc(dtype, B, N, C);
-            dk2 = alloc(dtype, B, contextTokens, C);
-            dv2 = alloc(dtype, B, contextTokens, C);
-            dFf1 = alloc(dtype, B, N, 8L * C);
-            dGeglu = alloc(dtype, B, N, 4L * C);
-            delta = alloc(DType.F32, B * heads * N);
-            dLn = discard(C);
-        }
-    }
-
-    /** SpatialTransformer: GroupNorm (eps 1e-6), proj_in, transformer blocks, proj_out, + x. */
-    private final class SpatialTransformer implements Module {
-        static final float EPS = 1e-6f;   // LDM's Normalize / diffusers' Transformer2DModel norm
-        final Tensor x;                   // (B, C, H, W)
-        final Tensor ng, nb, inW, inB, outW, outB;   // inW, outW viewed as (C, C)
-        final Tensor gn, gnMean, gnRstd;  // (B, C, H, W), F32 (B*32) x2
-        final Tensor tokens;              // (B, N, C) proj_in's output
-        final Tensor proj;                // (B, N, C) scratch
-        final TransformerBlock[] blocks;
-        final Tensor out;                 // (B, C, H, W)
-
-        SpatialTransformer(String prefix, Tensor x, int depth) {
-            this.x = x;
-            int B = batch, C = (int) x.shape().dim(1), N = (int) (x.shape().dim(2) * x.shape().dim(3));
-            ng = param(prefix + ".norm.weight");
-            nb = param(prefix + ".norm.bias");
-            inW = param(prefix + ".proj_in.weight").reshape(C, C);   // (C, C, 1, 1) conv or (C, C) Linear: same memory
-            inB = param(prefix + ".proj_in.bias");
-            outW = param(prefix + ".proj_out.weight").reshape(C, C);
-            outB = param(prefix + ".proj_out.bias");
-            gn = alloc(dtype, x.shape().dims());
-            gnMean = alloc(DType.F32, (long) B * NormOps.GROUPS);
-            gnRstd = alloc(DType.F32, (long) B * NormOps.GROUPS);
-            tokens = alloc(dtype, B, N, C);
-            proj = alloc(dtype, B, N, C);
-            blocks = new TransformerBlock[depth];
-            for (int d = 0; d < depth; d++) blocks[d] = new TransformerBlock(prefix + ".transformer_blocks." + d, C, N);
-            out = alloc(dtype, x.shape().dims());
-            scratch = new Scratch(C, N, config.heads(C));
-            dGn = alloc(dtype, x.shape().dims());
-            dx = alloc(dtype, x.shape().dims());
-            dNorm = discard(C);
-        }
-
-        final Scratch scratch;
-        final Tensor dGn, dx;    // (B, C, H, W)
-        final Tensor[] dNorm;
-
-        @Override
-        public Tensor input() {
-            return x;
-        }
-
-        @Override
-        public void backward(Tensor dOut, Tensor gx) {
-            accumulate(gx, dOut);                       // the residual
-            int C = (int) x.shape().dim(1), N = (int) (x.numel() / (batch * (long) C));
-            // d / d t (B, N, C): column-major dt_b^T (C x N, ld C) = outW^T-as-stored (C x C) * (dOut_b col-major N x C, ld N)^T
-            device.gemm(new GemmParams(false, true, C, N, C, 1f, outW, C, 0, dOut, N, (long) C * N, 0f, scratch.dRes, C, (long) N * C, batch));
-            for (int d = blocks.length - 1; d >= 0; d--) blocks[d].backward(d == 0 ? tokens : blocks[d - 1].x3, scratch);
-            // d / d gn (B, C, N): column-major dGn_b^T (N x C, ld N) = (dTokens_b col-major C x N, ld C)^T * (inW col-major view)^T
-            device.gemm(new GemmParams(true, true, N, C, C, 1f, scratch.dRes, C, (long) N * C, inW, C, 0, 0f, dGn, N, (long) C * N, batch));
-            NormOps.groupnormBackward(dx, dNorm[0], dNorm[1], dGn, x, ng, nb, gnMean, gnRstd, NormOps.GROUPS, false);
-            accumulate(gx, dx);
-        }
-
-        @Override
-        public void forward() {
-            NormOps.groupnormForward(gn, gnMean, gnRstd, x, ng, nb, NormOps.GROUPS, EPS, false);
-            projectIn(tokens, gn, inW, inB);
-            Tensor t = tokens;
-            for (TransformerBlock b : blocks) {
-                b.forward(t, proj);
-                t = b.x3;
-            }
-            BasicOps.scale(out, x, 1f);      // out = x (the residual), exact
-            addPerChannel(out, outB, 0);     // + proj_out's bias
-            projectOut(out, t, outW);        // + proj_out(t), written NCHW
-        }
-
-        @Override
-        public Tensor output() {
-            return out;
-        }
-    }
-
-    /** Downsample: conv 3x3, stride 2, pad 1. */
-    private final class Downsample implements Module {
-        final Tensor x, w, b, out;
-        final Conv2dParams p;
-
-        Downsample(String prefix, Tensor x) {
-            this.x = x;
-            int C = (int) x.shape().dim(1), H = (int) x.shape().dim(2), W = (int) x.shape().dim(3);
-            w = param(prefix + ".weight");
-            b = param(prefix + ".bias");
-            p = conv(Conv2dParams.down3x3(batch, C, H, W, C));
-            out = alloc(dtype, batch, C, p.hOut(), p.wOut());
-            dx = alloc(dtype, x.shape().dims());
-        }
-
-        final Tensor dx;
-
-        @Override
-        public Tensor input() {
-            return x;
-        }
-
-        @Override
-        public void backward(Tensor dOut, Tensor gx) {
-            Conv2dOps.backwardInput(dx, dOut, w, workspace, p);
-            accumulate(gx, dx);
-        }
-
-        @Override
-        public void forward() {
-            Conv2dOps.forward(out, x, w, b, workspace, p);
-        }
-
-        @Override
-        public Tensor output() {
-            return out;
-        }
-    }
-
-    /** Upsample: nearest 2x, then conv 3x3. */
-    private final class Upsample implements Module {
-        final Tensor x, w, b, up, out;   // up, out (B, C, 2H, 2W)
-        final Conv2dParams p;
-
-        Upsample(String prefix, Tensor x) {
-            this.x = x;
-            int C = (int) x.shape().dim(1), H = 2 * (int) x.shape().dim(2), W = 2 * (int) x.shape().dim(3);
-            w = param(prefix + ".weight");
-            b = param(prefix + ".bias");
-            p = conv(Conv2dParams.same3x3(batch, C, H, W, C));
-            up = alloc(dtype, batch, C, H, W);
-            out = alloc(dtype, batch, C, H, W);
-            dUp = alloc(dtype, batch, C, H, W);
-            dx = alloc(dtype, x.shape().dims());
-        }
-
-        final Tensor dUp, dx;
-
-        @Override
-        public Tensor input() {
-            return x;
-        }
-
-        @Override
-        public void backward(Tensor dOut, Tensor gx) {
-            Conv2dOps.backwardInput(dUp, dOut, w, workspace, p);
-            ShapeOps.upsampleNearest2xBackward(dx, dUp);
-            accumulate(gx, dx);
-        }
-
-        @Override
-        public void forward() {
-            ShapeOps.upsampleNearest2x(up, x);
-            Conv2dOps.forward(out, up, w, b, workspace, p);
-        }
-
-        @Override
-        public Tensor output() {
-            return out;
         }
     }
 
