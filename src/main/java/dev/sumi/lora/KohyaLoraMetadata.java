@@ -5,6 +5,7 @@ import dev.sumi.model.ModelArchitecture.Lineage;
 import java.time.Instant;
 import java.time.LocalDateTime;
 import java.time.ZoneId;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -55,9 +56,9 @@ public record KohyaLoraMetadata(Lineage lineage, boolean vPrediction, String out
         if (networkModule == null || optimizer == null || lrScheduler == null) throw new IllegalArgumentException("LoRA metadata: network module, optimizer and LR scheduler are required");
         if (networkDim <= 0) throw new IllegalArgumentException("LoRA metadata: network dim " + networkDim + " must be positive");
         if (resolutionWidth <= 0 || resolutionHeight <= 0) throw new IllegalArgumentException("LoRA metadata: resolution " + resolutionWidth + "x" + resolutionHeight);
-        networkArgs = networkArgs == null ? null : java.util.Collections.unmodifiableMap(new LinkedHashMap<>(networkArgs));
-        tagFrequency = tagFrequency == null ? Map.of() : java.util.Collections.unmodifiableMap(new LinkedHashMap<>(tagFrequency));
-        datasetDirs = datasetDirs == null ? Map.of() : java.util.Collections.unmodifiableMap(new LinkedHashMap<>(datasetDirs));
+        networkArgs = networkArgs == null ? null : Collections.unmodifiableMap(new LinkedHashMap<>(networkArgs));
+        tagFrequency = tagFrequency == null ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(tagFrequency));
+        datasetDirs = datasetDirs == null ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(datasetDirs));
     }
 
     public static Builder builder(Lineage lineage) {

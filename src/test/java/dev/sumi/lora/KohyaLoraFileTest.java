@@ -241,6 +241,32 @@ class KohyaLoraFileTest {
                 + "model.diffusion_model.input_blocks.4.0.in_layers.2.weight [640, 320, 3, 3]", e.getMessage());
     }
 
+    /** An SDXL file in other tools' habits: LDM-style UNet names, te1/te2, one module without alpha, a LyCORIS key. */
+    @Test
+    void readsOthersSdxlFilesAndReportsWhatMatchesNothing() throws IOException {
+        SafeTensorsWriter w = new SafeTensorsWriter();
+        String unet = "lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q", te2 = "lora_te2_text_model_encoder_layers_0_self_attn_q_proj";
+        w.addFloats(unet + ".lora_down.weight", StoredType.BF16, new long[] {2, 640}, new float[1280]);
+        w.addFloats(unet + ".lora_up.weight", StoredType.BF16, new long[] {640, 2}, new float[1280]);
+        w.addFloats(unet + ".alpha", StoredType.BF16, new long[0], new float[] {1});
+        w.addFloats(te2 + ".lora_down.weight", StoredType.F32, new long[] {8, 1280}, new float[8 * 1280]);
+        w.addFloats(te2 + ".lora_up.weight", StoredType.F32, new long[] {1280, 8}, new float[8 * 1280]);
+        w.addFloats("lora_unet_nowhere.lora_down.weight", StoredType.F16, new long[] {1, 4}, new float[4]);
+        w.addFloats("lora_unet_nowhere.lora_up.weight", StoredType.F16, new long[] {4, 1}, new float[4]);
+        w.addFloats(unet + ".dora_scale", StoredType.F16, new long[] {1, 640}, new float[640]);
+        Path p = dir.resolve("xl.safetensors");
+        w.write(p, false);
+        KohyaLoraFile.Contents c = KohyaLoraFile.read(p);
+        assertEquals(List.of(unet + ".alpha", unet + ".dora_scale", unet + ".lora_down.weight", unet + ".lora_up.weight"), c.otherKeys(),
+                "a DoRA module is not plain LoRA");
+        assertEquals(List.of(te2, "lora_unet_nowhere"), c.modules().stream().map(LoraTensors::kohyaName).toList());
+        assertEquals(8f, c.modules().get(0).alpha(), "no alpha: A1111 scales by 1, alpha = rank");
+        Modules xl = A1111LoraNames.standard(Lineage.SDXL);
+        assertEquals(Map.of("lora_unet_nowhere.lora_down.weight", "lora_unet_nowhere", "lora_unet_nowhere.lora_up.weight", "lora_unet_nowhere"),
+                A1111LoraNames.unmatchedKeys(List.of("lora_unet_nowhere.lora_down.weight", "lora_unet_nowhere.lora_up.weight",
+                        unet + ".lora_down.weight", te2 + ".lora_up.weight"), xl));
+    }
+
     // ---- files made by kohya's code ------------------------------------------------------------------------------
 
     /** Element i of module m of the fixture (scripts/golden-kohya-lora values()): exact in fp16. */
