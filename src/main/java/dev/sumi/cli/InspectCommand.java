@@ -74,6 +74,7 @@ public final class InspectCommand implements Callable<Integer> {
         r.put("alphas", info.alphas());
         if (info.fits() != null) r.put("base", info.fits().name());
         r.put("unmatched_modules", info.unmatched());
+        r.put("training", info.summary());
         r.put("metadata", info.trainingMetadata());
         hashes(r);
     }

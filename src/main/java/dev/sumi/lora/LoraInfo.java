@@ -17,11 +17,16 @@ import java.util.TreeSet;
 /**
  * What a LoRA file holds, as {@code sumi inspect} reports it: the format (kohya, diffusers/PEFT or
  * unknown), the network type (LoRA, LoCon, LoHa, LoKr), modules per component, ranks and alphas,
- * which base family its module names fit, and its {@code ss_*} training metadata.
+ * which base family its modules fit, the modules that fit nothing there, its {@code ss_*} training
+ * metadata, and a summary of that metadata (dim, alpha, base model, epoch, steps).
+ * <p>
+ * Fitting follows AUTOMATIC1111 ({@link A1111LoraNames}): the family where most modules resolve to a
+ * module whose input width equals the LoRA's (SD 1.x and 2.x share UNet names, not widths); the
+ * unmatched modules are those A1111 would report as "failed to match" on that family.
  */
 public record LoraInfo(String format, String networkType, Map<String, Integer> modulesByComponent,
                        Set<Integer> ranks, Set<Float> alphas, Lineage fits, List<String> unmatched,
-                       Map<String, String> trainingMetadata) {
+                       Map<String, String> trainingMetadata, Map<String, String> summary) {
 
     /** Whether the tensor names look like an adapter at all (used to tell LoRAs from checkpoints). */
     public static boolean looksLikeLora(Set<String> names) {
@@ -39,7 +44,7 @@ public record LoraInfo(String format, String networkType, Map<String, Integer> m
             throw new ModelFormatException(file.path() + ": not a LoRA: no lora_*, lora_A/lora_B, hada_ or lokr_ tensors");
         }
 
-        Map<String, String> modules = new TreeMap<>();   // module -> kind of weight it has
+        Map<String, long[]> modules = new TreeMap<>();   // module -> its lora_down shape (empty until seen)
         Set<Integer> ranks = new TreeSet<>();
         Set<Float> alphas = new TreeSet<>();
         boolean conv3x3 = false, loha = false, lokr = false;
@@ -48,7 +53,8 @@ public record LoraInfo(String format, String networkType, Map<String, Integer> m
             int dot = n.indexOf('.');
             String module = dot < 0 ? n : n.substring(0, dot);
             String rest = dot < 0 ? "" : n.substring(dot + 1);
-            if (kohya) modules.putIfAbsent(module, "");
+            if (kohya) modules.putIfAbsent(module, new long[0]);
+            if (kohya && rest.equals("lora_down.weight")) modules.put(module, e.shape());
             if (rest.equals("lora_down.weight") || n.endsWith(".lora_A.weight") || n.endsWith(".lora.down.weight")) {
                 ranks.add((int) e.shape()[0]);
                 if (e.shape().length == 4 && e.shape()[2] > 1) conv3x3 = true;
@@ -70,8 +76,12 @@ public record LoraInfo(String format, String networkType, Map<String, Integer> m
             }
             int best = -1;
             for (Lineage l : Lineage.values()) {
-                Set<String> valid = KohyaNames.modules(l);
-                int hits = (int) modules.keySet().stream().filter(valid::contains).count();
+                A1111LoraNames.Modules base = A1111LoraNames.standard(l);
+                int hits = 0;
+                for (var m : modules.entrySet()) {
+                    A1111LoraNames.Target t = A1111LoraNames.resolve(m.getKey(), base);
+                    if (t != null && (m.getValue().length < 2 || m.getValue()[1] == t.adaptedShape()[1])) hits++;
+                }
                 if (hits > best) {
                     best = hits;
                     fits = l;
@@ -81,13 +91,28 @@ public record LoraInfo(String format, String networkType, Map<String, Integer> m
                 throw new ModelFormatException(file.path() + ": none of its " + modules.size() + " modules (e.g. " + modules.keySet().iterator().next()
                         + ") matches a module of SD 1.x, SD 2.x or SDXL");
             }
-            Set<String> valid = KohyaNames.modules(fits);
-            for (String m : modules.keySet()) if (!valid.contains(m)) unmatched.add(m);
+            A1111LoraNames.Modules base = A1111LoraNames.standard(fits);
+            for (String m : modules.keySet()) if (A1111LoraNames.resolve(m, base) == null) unmatched.add(m);
         }
         Map<String, String> ss = new TreeMap<>();
         file.metadata().forEach((k, v) -> {
             if (k.startsWith("ss_") || k.startsWith("sshs_") || k.startsWith("modelspec.")) ss.put(k, v);
         });
-        return new LoraInfo(format, type, byComponent, ranks, alphas, fits, unmatched, ss);
+        return new LoraInfo(format, type, byComponent, ranks, alphas, fits, unmatched, ss, summary(file.metadata()));
+    }
+
+    /** The training metadata at a glance: what kohya's ss_* keys say about dim, alpha, base model, epoch and steps. */
+    static Map<String, String> summary(Map<String, String> md) {
+        Map<String, String> s = new LinkedHashMap<>();
+        if (md.containsKey("ss_network_module")) s.put("network", md.get("ss_network_module") + (md.containsKey("ss_network_args") ? " " + md.get("ss_network_args") : ""));
+        if (md.containsKey("ss_network_dim")) s.put("dim", md.get("ss_network_dim"));
+        if (md.containsKey("ss_network_alpha")) s.put("alpha", md.get("ss_network_alpha"));
+        String base = md.get("ss_base_model_version");
+        String model = md.get("ss_sd_model_name");
+        if (base != null || model != null) s.put("base model", (base != null ? base : "") + (base != null && model != null ? ", " : "") + (model != null ? model : ""));
+        if (md.containsKey("ss_epoch")) s.put("epoch", md.get("ss_epoch") + (md.containsKey("ss_num_epochs") ? " of " + md.get("ss_num_epochs") : ""));
+        if (md.containsKey("ss_steps")) s.put("steps", md.get("ss_steps"));
+        if (md.containsKey("ss_resolution")) s.put("resolution", md.get("ss_resolution"));
+        return s;
     }
 }

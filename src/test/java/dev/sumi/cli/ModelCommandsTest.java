@@ -35,6 +35,16 @@ class ModelCommandsTest {
     }
 
     @Test
+    void inspectALoraShowsItsTrainingSummary() {
+        CliTest.Run r = CliTest.run("inspect", "src/test/resources/golden/kohya_lora_sd15.safetensors");
+        assertEquals(0, r.exit(), r.err());
+        for (String row : new String[] {"base               SD1", "unmatched modules  (none)", "training           dim = 4",
+                "training           epoch = 2 of 3", "training           steps = 40", "sshs_model_hash = b1c1f2e5ac24a533"}) {
+            assertTrue(r.out().contains(row), row + " in\n" + r.out());
+        }
+    }
+
+    @Test
     void tokenizeUsesTheTokenizerBesideTheCheckpoint() {
         Path out = dir.resolve("tok.safetensors");
         assertEquals(0, CliTest.run("make-model", "--arch", "tiny", "--out", out.toString()).exit());

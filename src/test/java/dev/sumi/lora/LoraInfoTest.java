@@ -52,6 +52,32 @@ class LoraInfoTest {
             assertEquals(Set.of(4f), info.alphas());
             assertEquals(List.of(), info.unmatched());
             assertEquals(Map.of("ss_network_dim", "8", "ss_network_alpha", "4"), info.trainingMetadata());
+            assertEquals(Map.of("dim", "8", "alpha", "4"), info.summary());
+        }
+    }
+
+    /** SD 1.x and 2.x share UNet module names; the widths tell them apart (cross-attention k: 768 vs 1024 in). */
+    @Test
+    void widthsTellSd2FromSd1() throws IOException {
+        Path p = dir.resolve("sd2.safetensors");
+        SafeTensorsWriter w = new SafeTensorsWriter();
+        module(w, "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k", 4, 1024, 320, 4, false);
+        module(w, "lora_unet_down_blocks_0_attentions_0_proj_in", 4, 320, 320, 4, false);
+        w.write(p, false);
+        try (SafeTensorsFile f = SafeTensorsFile.open(p)) {
+            assertEquals(Lineage.SD2, LoraInfo.of(f).fits());
+        }
+    }
+
+    @Test
+    void theKohyaFixtureSummarisesItsTrainingMetadata() throws IOException {
+        try (SafeTensorsFile f = SafeTensorsFile.open(Path.of("src/test/resources/golden/kohya_lora_sd15.safetensors"))) {
+            LoraInfo info = LoraInfo.of(f);
+            assertEquals(Lineage.SD1, info.fits());
+            assertEquals(List.of(), info.unmatched());
+            assertTrue(info.networkType().startsWith("LoCon"), info.networkType());
+            assertEquals(Map.of("network", "networks.lora {\"conv_dim\": \"2\", \"conv_alpha\": \"1\"}", "dim", "4", "alpha", "2.0",
+                    "base model", "sd_v1, v1-5-pruned-emaonly.safetensors", "epoch", "2 of 3", "steps", "40", "resolution", "(512, 512)"), info.summary());
         }
     }
 

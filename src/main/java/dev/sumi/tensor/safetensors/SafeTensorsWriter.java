@@ -184,6 +184,20 @@ public final class SafeTensorsWriter {
      * otherwise it is a {@link FileAlreadyExistsException} "&lt;path&gt;: exists (use --force to overwrite)".
      */
     public void write(Path path, boolean overwrite) throws IOException {
+        write(path, overwrite, temp -> {});
+    }
+
+    /** Inspects the complete, flushed temporary file before it gets its final name; throwing keeps it from being published. */
+    @FunctionalInterface
+    public interface BeforePublish {
+        void check(Path temp) throws IOException;
+    }
+
+    /**
+     * {@link #write(Path, boolean)}, with {@code check} run on the finished temporary file before the rename: if it
+     * throws, the temporary file is deleted, {@code path} is untouched and the exception propagates.
+     */
+    public void write(Path path, boolean overwrite, BeforePublish check) throws IOException {
         if (written) throw new IllegalStateException("this writer has already written " + path);
         Path target = path.toAbsolutePath();
         Path dir = target.getParent();
@@ -205,6 +219,7 @@ public final class SafeTensorsWriter {
                 if (ch.size() != expected) throw new IOException(temp + ": wrote " + ch.size() + " bytes, expected " + expected);
                 ch.force(true);
             }
+            check.check(temp);
             publish(temp, target, path, overwrite);
             done = true;
         } finally {
