@@ -1,5 +1,6 @@
 package dev.sumi.model.unet;
 
+import dev.sumi.device.Device;
 import dev.sumi.device.HostDevice;
 import dev.sumi.lora.Adapters;
 import dev.sumi.lora.DeviceLora;
@@ -17,6 +18,7 @@ import dev.sumi.tensor.safetensors.StoredType;
 import dev.sumi.testing.Devices;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -35,7 +37,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * result: on the tiny UNet with LoRA + LoCon on every site (ups nonzero), F32 and BF16, two forward / backward
  * steps give the same outputs, d latents, d context and LoRA gradients as the UNet that keeps every activation,
  * compared with float bit patterns (every kernel is deterministic on a device). The checkpointed UNet also
- * allocates less.
+ * allocates less. The same check runs on a GPU in the gpu tier.
  */
 class UNetCheckpointingTest {
     static final int B = 2, H = 8, W = 4, T = 5;
@@ -67,17 +69,16 @@ class UNetCheckpointingTest {
     }
 
     /** Per step: the output, d latents, d context; then every LoRA gradient after both steps (accumulated). */
-    static List<float[]> run(UNet unet, DeviceLora lora, DType dtype, long seed) {
-        HostDevice host = Devices.host();
+    static List<float[]> run(Device device, UNet unet, DeviceLora lora, DType dtype, long seed) {
         Random r = new Random(seed);
         List<float[]> results = new ArrayList<>();
         lora.zeroGradients();
         for (int step = 0; step < 2; step++) {
-            try (Tensor latents = Tensor.fromFloats(host, dtype, random(r, B * 4 * H * W), B, 4, H, W);
-                 Tensor timesteps = Tensor.fromFloats(host, DType.F32, new float[] {17 + 400 * step, 911}, B);
-                 Tensor context = Tensor.fromFloats(host, dtype, random(r, B * T * teConfig.width()), B, T, teConfig.width());
-                 Tensor dOut = Tensor.fromFloats(host, dtype, random(r, B * 4 * H * W), B, 4, H, W);
-                 Tensor dContext = Tensor.allocate(host, dtype, B, T, teConfig.width())) {
+            try (Tensor latents = Tensor.fromFloats(device, dtype, random(r, B * 4 * H * W), B, 4, H, W);
+                 Tensor timesteps = Tensor.fromFloats(device, DType.F32, new float[] {17 + 400 * step, 911}, B);
+                 Tensor context = Tensor.fromFloats(device, dtype, random(r, B * T * teConfig.width()), B, T, teConfig.width());
+                 Tensor dOut = Tensor.fromFloats(device, dtype, random(r, B * 4 * H * W), B, 4, H, W);
+                 Tensor dContext = Tensor.allocate(device, dtype, B, T, teConfig.width())) {
                 results.add(unet.forward(latents, timesteps, context).toFloats());
                 results.add(unet.backward(dOut, dContext).toFloats());
                 results.add(dContext.toFloats());
@@ -105,7 +106,17 @@ class UNetCheckpointingTest {
 
     @Test
     void loraAndLoconResultsAreBitEqualAndTheCheckpointedUNetIsSmaller() {
-        HostDevice host = Devices.host();
+        loraAndLoconResultsAreBitEqual(Devices.host());
+    }
+
+    @Test
+    @Tag("gpu")
+    void loraAndLoconResultsAreBitEqualOnCuda() {
+        loraAndLoconResultsAreBitEqual(Devices.cuda());
+    }
+
+    /** On the host device also: the checkpointed UNet allocates less (the host counts every allocation exactly). */
+    static void loraAndLoconResultsAreBitEqual(Device device) {
         LoraNetwork net = LoraNetwork.create(new LoraOptions(3, 2, 2, 1, true, false, 1, 7), Lineage.SD1, config, teConfig);
         Random r = new Random(9);
         for (LoraModule m : net.modules()) {
@@ -114,23 +125,25 @@ class UNetCheckpointingTest {
             net.set(m.kohyaName(), net.export().get(m.kohyaName()).down(), up);
         }
         for (DType dtype : new DType[] {DType.F32, DType.BF16}) {
-            try (DeviceLora lora = net.upload(host, dtype)) {
+            try (DeviceLora lora = net.upload(device, dtype)) {
                 Adapters adapters = lora.adapters(Component.UNET);
                 List<float[]> kept, checkpointed;
                 long keptBytes, checkpointedBytes;
-                long before = host.memoryInfo().free();
-                try (UNet unet = UNet.load(checkpoint, config, host, dtype, B, H, W, T, adapters, UNetOptions.DEFAULT)) {
-                    keptBytes = before - host.memoryInfo().free();
-                    kept = run(unet, lora, dtype, 21);
+                long before = device.memoryInfo().free();
+                try (UNet unet = UNet.load(checkpoint, config, device, dtype, B, H, W, T, adapters, UNetOptions.DEFAULT)) {
+                    keptBytes = before - device.memoryInfo().free();
+                    kept = run(device, unet, lora, dtype, 21);
                 }
-                try (UNet unet = UNet.load(checkpoint, config, host, dtype, B, H, W, T, adapters, UNetOptions.CHECKPOINTED)) {
-                    checkpointedBytes = before - host.memoryInfo().free();
-                    checkpointed = run(unet, lora, dtype, 21);
+                try (UNet unet = UNet.load(checkpoint, config, device, dtype, B, H, W, T, adapters, UNetOptions.CHECKPOINTED)) {
+                    checkpointedBytes = before - device.memoryInfo().free();
+                    checkpointed = run(device, unet, lora, dtype, 21);
                 }
-                assertEquals(before, host.memoryInfo().free(), dtype + ": everything freed");
-                System.out.printf("%s: UNet kept %d bytes, checkpointed %d bytes; %d results bit-equal%n", dtype, keptBytes, checkpointedBytes, kept.size());
-                assertBitEqual(dtype + " LoRA + LoCon", kept, checkpointed);
-                assertTrue(checkpointedBytes < keptBytes, dtype + ": checkpointed " + checkpointedBytes + " bytes, kept " + keptBytes);
+                System.out.printf("%s %s: UNet kept %d bytes, checkpointed %d bytes; %d results%n", device.name(), dtype, keptBytes, checkpointedBytes, kept.size());
+                assertBitEqual(device.name() + " " + dtype + " LoRA + LoCon", kept, checkpointed);
+                if (device instanceof HostDevice) {
+                    assertEquals(before, device.memoryInfo().free(), dtype + ": everything freed");
+                    assertTrue(checkpointedBytes < keptBytes, dtype + ": checkpointed " + checkpointedBytes + " bytes, kept " + keptBytes);
+                }
             }
         }
     }
