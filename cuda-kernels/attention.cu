@@ -37,9 +37,9 @@
 //   backward (BR 16, BC 16, 128 threads): Q, dO[BR][D] + K, V[BC][D] + P, dS[BR][BC] + lse, delta[BR]
 //            D =  40: 12,416 B   D =  64: 18,560 B   D =  80: 22,656 B   D = 160: 43,136 B
 //            plus 2 x 20 (dkdv) or 20 (dq) float accumulators per thread in registers.
-// This first version favours clarity: scalar FMA loops over shared memory, one thread per row for
-// the online-softmax bookkeeping. The GPU tuning (tensor-core MMA fragments, storage-type tiles, per
-// head-dim tile sizes, K/V double buffering, padding against bank conflicts) keeps the same structure.
+// These kernels favour clarity: scalar FMA loops over shared memory, one thread per row for the
+// online-softmax bookkeeping. They serve F32 storage, GPUs below sm_80 and the host build; F16/BF16
+// on sm_80+ run attention_mma.cu's tensor-core kernels (same contract; AttentionOps picks).
 #include "attention.cuh"
 
 namespace sumi::attention {

@@ -16,6 +16,8 @@
 //    S = Q K^T, dP = dO V^T, P = exp(S * scale - lse), dS = P (dP - delta), dq += dS K.
 //  - dk/dv: a block owns 64 keys (K, V fragments in registers), loops over 32-query tiles:
 //    S^T = K Q^T, dP^T = V dO^T, dv += P^T dO, dk += dS^T Q.
+//  Both backward kernels double-buffer their tiles: the next tile's cp.async copy overlaps this
+//  tile's products (the staging area of the fragments holds the two buffers afterwards).
 //  delta = rowsum(dout * out) comes from attention.cu's attention_bwd_delta.
 // Operands of each product are rounded to the storage type (P and dS too, as FlashAttention does);
 // accumulation is float.
@@ -224,8 +226,10 @@ __device__ void backward_dq_mma(T* dq, const T* dout, const float* lse, const fl
     SUMI_DYNAMIC_SHARED(T, smem);
     T* sQ = smem;                   // [64][S] staging of the query rows
     T* sO = smem + MMA_ROWS * S;    // [64][S] staging of their output gradients
-    T* sK = smem;                   // [32][S] then the key tile
-    T* sV = smem + MMA_BWD_TILE * S;// [32][S] and the value tile
+    T* sK = smem;                       // [32][S] then the key tile being used
+    T* sV = smem + MMA_BWD_TILE * S;    // [32][S] and its values
+    T* nK = smem + 2 * MMA_BWD_TILE * S;// [32][S] the next key tile, in flight
+    T* nV = smem + 3 * MMA_BWD_TILE * S;// [32][S] and its values
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t4 = lane % 4;
     const int q0 = blockIdx.x * MMA_ROWS, bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
     const T* kb = k + b * p.k_sb + h * p.k_sh;
@@ -259,12 +263,17 @@ __device__ void backward_dq_mma(T* dq, const T* dout, const float* lse, const fl
     for (int n = 0; n < NT; ++n) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
 
     const int kend = p.causal ? min(p.Tk, q0 + MMA_ROWS) : p.Tk;
+    __syncthreads();  // the staging is consumed
+    load_tile_mma<T, DP>(sK, kb, p.k_sr, 0, MMA_BWD_TILE, p.Tk, p.D, vk);
+    load_tile_mma<T, DP>(sV, vb, p.v_sr, 0, MMA_BWD_TILE, p.Tk, p.D, vv);
+    mma::commit_async();
     for (int k0 = 0; k0 < kend; k0 += MMA_BWD_TILE) {
-        __syncthreads();  // the staging, or the previous key and value tiles, are consumed
-        load_tile_mma<T, DP>(sK, kb, p.k_sr, k0, MMA_BWD_TILE, p.Tk, p.D, vk);
-        load_tile_mma<T, DP>(sV, vb, p.v_sr, k0, MMA_BWD_TILE, p.Tk, p.D, vv);
-        mma::commit_async();
-        mma::wait_async<0>();
+        if (k0 + MMA_BWD_TILE < kend) {  // the next tile's copy overlaps this tile's products
+            load_tile_mma<T, DP>(nK, kb, p.k_sr, k0 + MMA_BWD_TILE, MMA_BWD_TILE, p.Tk, p.D, vk);
+            load_tile_mma<T, DP>(nV, vb, p.v_sr, k0 + MMA_BWD_TILE, MMA_BWD_TILE, p.Tk, p.D, vv);
+        }
+        mma::commit_async();  // possibly empty: keeps wait_async's count uniform
+        mma::wait_async<1>();  // this tile has landed
         __syncthreads();
         float s[KT][4], dp[KT][4];  // rows g, g + 8 x keys k0 + 8n + 2 t4 (+1)
 #pragma unroll
@@ -297,7 +306,11 @@ __device__ void backward_dq_mma(T* dq, const T* dout, const float* lse, const fl
                 mma::mma_16x8x16<T>(acc[n], af, bf);
             }
         }
+        __syncthreads();  // every warp is done with this tile: its buffers take the one after next
+        T* t = sK; sK = nK; nK = t;
+        t = sV; sV = nV; nV = t;
     }
+    mma::wait_async<0>();
     T* dqb = dq + b * p.q_sb + h * p.q_sh;
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
@@ -319,8 +332,10 @@ __device__ void backward_dkdv_mma(T* dk, T* dv, const T* dout, const float* lse,
     SUMI_DYNAMIC_SHARED(T, smem);
     T* sK = smem;                     // [64][S] staging of the keys
     T* sV = smem + MMA_ROWS * S;      // [64][S] staging of the values
-    T* sQ = smem;                     // [32][S] then the query tile
-    T* sO = smem + MMA_BWD_TILE * S;  // [32][S] and its output gradients
+    T* sQ = smem;                         // [32][S] then the query tile being used
+    T* sO = smem + MMA_BWD_TILE * S;      // [32][S] and its output gradients
+    T* nQ = smem + 2 * MMA_BWD_TILE * S;  // [32][S] the next query tile, in flight
+    T* nO = smem + 3 * MMA_BWD_TILE * S;  // [32][S] and its output gradients
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t4 = lane % 4;
     const int k0 = blockIdx.x * MMA_ROWS, bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
     const T* qb = q + b * p.q_sb + h * p.q_sh;
@@ -351,12 +366,19 @@ __device__ void backward_dkdv_mma(T* dk, T* dv, const T* dout, const float* lse,
     }
 
     const int qstart = p.causal ? k0 : 0;  // causal: only queries i >= k0 see these keys
+    __syncthreads();  // the staging is consumed
+    if (qstart < p.Tq) {
+        load_tile_mma<T, DP>(sQ, qb, p.q_sr, qstart, MMA_BWD_TILE, p.Tq, p.D, vq);
+        load_tile_mma<T, DP>(sO, ob, p.o_sr, qstart, MMA_BWD_TILE, p.Tq, p.D, vo);
+    }
+    mma::commit_async();
     for (int q0 = qstart; q0 < p.Tq; q0 += MMA_BWD_TILE) {
-        __syncthreads();  // the staging, or the previous query tile, are consumed
-        load_tile_mma<T, DP>(sQ, qb, p.q_sr, q0, MMA_BWD_TILE, p.Tq, p.D, vq);
-        load_tile_mma<T, DP>(sO, ob, p.o_sr, q0, MMA_BWD_TILE, p.Tq, p.D, vo);
-        mma::commit_async();
-        mma::wait_async<0>();
+        if (q0 + MMA_BWD_TILE < p.Tq) {  // the next tile's copy overlaps this tile's products
+            load_tile_mma<T, DP>(nQ, qb, p.q_sr, q0 + MMA_BWD_TILE, MMA_BWD_TILE, p.Tq, p.D, vq);
+            load_tile_mma<T, DP>(nO, ob, p.o_sr, q0 + MMA_BWD_TILE, MMA_BWD_TILE, p.Tq, p.D, vo);
+        }
+        mma::commit_async();  // possibly empty: keeps wait_async's count uniform
+        mma::wait_async<1>();  // this tile has landed
         __syncthreads();
         float s[QT][4], dp[QT][4];  // keys g, g + 8 x queries q0 + 8n + 2 t4 (+1): S^T, dP^T
 #pragma unroll
@@ -397,7 +419,11 @@ __device__ void backward_dkdv_mma(T* dk, T* dv, const T* dout, const float* lse,
                 mma::mma_16x8x16<T>(acc_dk[n], df, bf);
             }
         }
+        __syncthreads();  // every warp is done with this tile: its buffers take the one after next
+        T* t = sQ; sQ = nQ; nQ = t;
+        t = sO; sO = nO; nO = t;
     }
+    mma::wait_async<0>();
     T* dkb = dk + b * p.k_sb + h * p.k_sh;
     T* dvb = dv + b * p.v_sb + h * p.v_sh;
 #pragma unroll

@@ -4,6 +4,9 @@ import dev.sumi.device.Device;
 import dev.sumi.tensor.DType;
 import dev.sumi.testing.Devices;
 import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
  * The tensor-core kernels (attention_mma.cu) on the host build, where mma.cuh emulates the mma.sync
@@ -26,5 +29,15 @@ class HostMmaAttentionOpsTest extends AttentionOpsContract {
     @Override
     protected boolean runs(DType t, Case c) {
         return t != DType.F16 || c.tq() * c.tk() < 40_000;
+    }
+
+    @Test
+    void theHostPicksTheScalarKernelsAndTheTilesFitTheLaunchLimit() {
+        for (DType t : FLOATS) assertEquals(AttentionOps.Kernels.SCALAR, AttentionOps.kernelsFor(Devices.host(), t));
+        assertEquals(14_336, AttentionOps.mmaSharedBytes(40));
+        assertEquals(43_008, AttentionOps.mmaSharedBytes(AttentionParams.MAX_HEAD_DIM));
+        assertEquals("d64", AttentionOps.mmaHeadDimClass(64));
+        assertEquals("d96", AttentionOps.mmaHeadDimClass(80));
+        assertEquals("d160", AttentionOps.mmaHeadDimClass(97));
     }
 }
