@@ -142,14 +142,17 @@ __device__ void forward_mma(T* out, float* lse, const T* q, const T* k, const T*
         if (k0 + MMA_FWD_KEYS < kend) load_tile_mma<T, DP>(sK, kb, p.k_sr, k0 + MMA_FWD_KEYS, MMA_FWD_KEYS, p.Tk, p.D, vk);
         mma::commit_async();  // possibly empty: keeps wait_async's count uniform
 
-        // online softmax; a row's 64 scores are spread over the 4 lanes of a quad
+        // online softmax; a row's 64 scores are spread over the 4 lanes of a quad. Only tiles past the
+        // last key or (causal) reaching past this warp's first row need the mask; rows past Tq need
+        // none here (their scores are finite, and they are never stored)
+        const bool masked = k0 + MMA_FWD_KEYS > p.Tk || (p.causal && k0 + MMA_FWD_KEYS - 1 > q0 + warp * 16);
         float mx[2] = {m[0], m[1]};
 #pragma unroll
         for (int n = 0; n < KT; ++n) {
 #pragma unroll
             for (int i = 0; i < 4; ++i) {
                 const int key = k0 + n * 8 + 2 * t4 + i % 2;
-                s[n][i] = visible(p, row[i / 2], key) ? s[n][i] * p.scale : -INFINITY;
+                s[n][i] = !masked || visible(p, row[i / 2], key) ? s[n][i] * p.scale : -INFINITY;
                 mx[i / 2] = fmaxf(mx[i / 2], s[n][i]);
             }
         }
