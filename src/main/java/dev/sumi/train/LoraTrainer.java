@@ -22,6 +22,7 @@ import dev.sumi.model.SharedWeights;
 import dev.sumi.model.clip.ClipTokenizer;
 import dev.sumi.model.KeyMap.Component;
 import dev.sumi.model.unet.UNetLayout;
+import dev.sumi.model.unet.UNetOptions;
 import dev.sumi.ops.LossOps;
 import dev.sumi.tensor.DType;
 import dev.sumi.tensor.Tensor;
@@ -95,8 +96,13 @@ public final class LoraTrainer implements Trainer {
     }
 
     private static TrainConfig resumedConfig(TrainConfig config, TrainState state) {
-        Object savedSeed = state.config().get("seed");
-        if (savedSeed instanceof Number n) config = config.withSeed(n.longValue());
+        Object savedSeed = state.config().get("seed");   // a JSON number: its text is the long
+        if (savedSeed == null) throw new TrainingException(config.resume() + ": the state has no seed");
+        try {
+            config = config.withSeed(Long.parseLong(String.valueOf(savedSeed)));
+        } catch (NumberFormatException e) {
+            throw new TrainingException(config.resume() + ": the state's seed is not an integer: " + savedSeed);
+        }
         List<String> mismatches = config.resumeMismatches(state.config());
         if (!mismatches.isEmpty()) {
             throw new TrainingException(config.resume() + ": the state was saved with other settings: " + String.join("; ", mismatches));
@@ -280,7 +286,8 @@ public final class LoraTrainer implements Trainer {
             if (buffers == null || !buffers.fits(b, h, w)) {
                 if (buffers != null) buffers.close();
                 buffers = null;
-                buffers = new StepBuffers(run.arch.unet(), unetWeights, lora.adapters(Component.UNET), run.device, run.dtype, b, h, w, text.tokens(), c.trainTextEncoder());
+                buffers = new StepBuffers(run.arch.unet(), unetWeights, lora.adapters(Component.UNET), run.device, run.dtype, b, h, w, text.tokens(), c.trainTextEncoder(),
+                        new UNetOptions(c.gradientCheckpointing()));
             }
             // x0, noise, t, x_t, target, weights on the host: (B, z, h, w) is 16 K values per 512 px image
             float[] x0 = new float[b * n], noise = new float[b * n], noisy = new float[b * n], target = new float[b * n];

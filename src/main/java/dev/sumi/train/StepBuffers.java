@@ -5,6 +5,7 @@ import dev.sumi.lora.Adapters;
 import dev.sumi.model.SharedWeights;
 import dev.sumi.model.unet.UNet;
 import dev.sumi.model.unet.UNetConfig;
+import dev.sumi.model.unet.UNetOptions;
 import dev.sumi.tensor.DType;
 import dev.sumi.tensor.Tensor;
 
@@ -26,14 +27,14 @@ final class StepBuffers implements AutoCloseable {
     final Tensor dContext;   // (B, K, C) d loss / d context when the text encoder trains, else null
 
     StepBuffers(UNetConfig config, SharedWeights unetWeights, Adapters adapters, Device device, DType dtype,
-                int batch, int height, int width, int contextTokens, boolean contextGradient) {
+                int batch, int height, int width, int contextTokens, boolean contextGradient, UNetOptions options) {
         this.batch = batch;
         this.height = height;
         this.width = width;
         UNet u = null;
         Tensor[] t = new Tensor[7];
         try {
-            u = new UNet(config, unetWeights.lend(), device, dtype, batch, height, width, contextTokens, adapters);
+            u = new UNet(config, unetWeights.lend(), device, dtype, batch, height, width, contextTokens, adapters, options);
             int z = config.inChannels();
             t[0] = Tensor.allocate(device, dtype, batch, z, height, width);
             t[1] = Tensor.allocate(device, dtype, batch, z, height, width);
