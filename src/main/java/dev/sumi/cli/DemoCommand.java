@@ -1,33 +1,37 @@
 package dev.sumi.cli;
 
+import dev.sumi.demo.DemoDataset;
 import dev.sumi.device.Device;
 import dev.sumi.device.SelfTest;
-import dev.sumi.model.Checkpoint;
-import dev.sumi.model.ModelArchitecture;
 import dev.sumi.model.RandomCheckpoint;
-import dev.sumi.model.clip.ClipTokenizer;
-import dev.sumi.model.clip.TextEncoder;
-import dev.sumi.model.unet.UNet;
-import dev.sumi.model.vae.Vae;
-import dev.sumi.tensor.DType;
-import dev.sumi.tensor.Tensor;
 import dev.sumi.tensor.safetensors.StoredType;
+import dev.sumi.train.Interrupt;
+import dev.sumi.train.LoraTrainer;
+import dev.sumi.train.Progress;
+import dev.sumi.train.ProgressSink;
+import dev.sumi.train.TrainConfig;
+import dev.sumi.train.TrainConfigReader;
+import dev.sumi.train.TrainConfigReader.Setting;
+import dev.sumi.train.TrainOption;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.EnumMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 /**
- * The README's first command. The training loop is the next issue, so for now the demo runs
- * everything underneath it on real files and says plainly that it does not train yet: the device
- * self-test, the embedded tiny model written to disk, its tokenizer, and one text-encoder, VAE and
- * UNet forward + backward pass on a synthetic captioned image.
+ * The README's first command: with no downloads, makes the embedded tiny model and a drawn, captioned dataset,
+ * trains a LoRA on it with the real loop (the device self-test first), saves every epoch as kohya files that pass
+ * AUTOMATIC1111's key rules, and prints where everything is and how the loss went. Minutes on two CPU cores.
  */
-@Command(name = "demo", description = "Make the embedded tiny model and run one step of every network on it (training comes next).")
+@Command(name = "demo", description = "Train a small LoRA on the embedded tiny model and a drawn dataset (no downloads), on the host or a GPU.")
 public final class DemoCommand implements java.util.concurrent.Callable<Integer> {
 
     @Mixin
@@ -36,70 +40,113 @@ public final class DemoCommand implements java.util.concurrent.Callable<Integer>
     @Option(names = "--out", defaultValue = "sumi-demo", description = "Folder for the demo's files (default ${DEFAULT-VALUE}).")
     Path out;
 
-    static final String CAPTION = "a photo of a red circle on a white background, sumi style";
+    @Option(names = "--epochs", defaultValue = "4", description = "Epochs to train (default ${DEFAULT-VALUE}).")
+    int epochs;
+
+    @Option(names = "--json", description = "One JSON object per step and event instead of the progress bar.")
+    boolean json;
+
+    /** Demo dataset size: 8 images x 2 repeats / batch 4 = 4 steps per epoch. */
+    static final int IMAGES = 8, REPEATS = 2, BATCH = 4, RESOLUTION = 64;
 
     @Override
     public Integer call() throws Exception {
         try (Device d = device.open()) {
             System.out.println("sumi demo on " + d.name());
             List<SelfTest.Check> checks = SelfTest.run(d);
-            boolean ok = checks.stream().allMatch(SelfTest.Check::passed);
             System.out.println("  device self-test: " + checks.stream().filter(SelfTest.Check::passed).count() + "/" + checks.size() + " passed");
-            if (!ok) {
-                for (SelfTest.Check c : checks) if (!c.passed()) System.out.println("    FAILED " + c.name() + ": " + c.detail());
-                return 1;
-            }
+            for (SelfTest.Check c : checks) if (!c.passed()) System.out.println("    FAILED " + c.name() + ": " + c.detail());
+            if (!checks.stream().allMatch(SelfTest.Check::passed)) return 1;
+        }
+        Files.createDirectories(out);
+        Path model = out.resolve("tiny.safetensors");
+        if (!Files.exists(model)) RandomCheckpoint.write(RandomCheckpoint.plan(RandomCheckpoint.Arch.TINY, 0), 0, StoredType.F32, model, false);
+        Path data = out.resolve("dataset");
+        DemoDataset.write(data, IMAGES, REPEATS, 7);
+        Path runDir = out.resolve("lora");
+        String name = nextRunName(runDir);
+        System.out.println("  model:   " + model + " (random weights; its tokenizer in " + RandomCheckpoint.tokenizerDir(model) + ")");
+        System.out.println("  dataset: " + data + " (" + IMAGES + " drawn images with captions, " + REPEATS + " repeats)");
+        System.out.println();
 
-            Files.createDirectories(out);
-            Path model = out.resolve("tiny.safetensors");
-            if (!Files.exists(model)) RandomCheckpoint.write(RandomCheckpoint.plan(RandomCheckpoint.Arch.TINY, 0), 0, StoredType.F32, model, false);
-            try (Checkpoint ck = Checkpoint.open(model, null)) {
-                ModelArchitecture a = ck.architecture();
-                System.out.println("  model: " + model + " (" + a.family() + ", tokenizer in " + RandomCheckpoint.tokenizerDir(model) + ")");
-                ClipTokenizer tok = ClipTokenizer.locate(model, null);
-                int[][] ids = tok.encodeChunks(CAPTION, 75, tok.eos);
-                System.out.println("  caption: \"" + CAPTION + "\" -> " + tok.encode(CAPTION).length + " tokens");
+        TrainConfig config = TrainConfigReader.resolve(settings(model, data, runDir, name));
+        EpochLosses losses = new EpochLosses();
+        try (Interrupt interrupt = new Interrupt(Duration.ofSeconds(60)).install();
+             Progress progress = new Progress(System.out, Progress.consoleMode(json), runDir, System::nanoTime, 5_000_000_000L)) {
+            new LoraTrainer().train(config, new Tee(progress, losses), interrupt);
+        }
+        System.out.println();
+        System.out.println("LoRA files (kohya format, checked by AUTOMATIC1111's key rules):");
+        for (Path f : losses.saved) System.out.println("  " + f);
+        System.out.println("logs: " + runDir.resolve("train.log") + ", " + runDir.resolve("loss.csv"));
+        System.out.print("mean loss per epoch:");
+        for (double l : losses.means) System.out.printf(Locale.ROOT, " %.4f", l);
+        System.out.println();
+        if (losses.means.size() >= 2) {
+            double first = losses.means.getFirst(), last = losses.means.getLast();
+            System.out.printf(Locale.ROOT, "the loss %s from %.4f to %.4f (%+.1f%%)%n", last < first ? "fell" : "did not fall", first, last, 100 * (last - first) / first);
+        }
+        System.out.println("Next: ./sumi train --help (kohya's flags), ./sumi inspect " + losses.saved.getLast() + ", ./sumi plan --model sd15 --resolution 512");
+        return 0;
+    }
 
-                int size = 32;   // pixels; the tiny VAE halves it
-                long t0 = System.nanoTime();
-                try (TextEncoder te = TextEncoder.load(ck, a.textEncoders().getFirst().component().prefix, a.textEncoders().getFirst().config(), d, DType.F32, 1);
-                     Vae vae = Vae.load(ck, a.vae(), d, DType.F32, 1, size, size);
-                     Tensor idTensor = Tensor.fromInts(d, ids[0], 1, 77);
-                     Tensor image = Tensor.fromFloats(d, DType.F32, circle(size), 1, 3, size, size);
-                     Tensor timesteps = Tensor.fromFloats(d, DType.F32, new float[] {500}, 1)) {
-                    Tensor context = te.forward(idTensor, 1);
-                    Tensor mean = vae.encode(image)[0];
-                    try (UNet unet = UNet.load(ck, a.unet(), d, DType.F32, 1, vae.latentHeight(), vae.latentWidth(), 77);
-                         Tensor dOut = Tensor.fromFloats(d, DType.F32, new float[(int) mean.numel()], mean.shape().dims())) {
-                        Tensor prediction = unet.forward(mean, timesteps, context);
-                        dev.sumi.ops.BasicOps.fill(dOut, 1f);
-                        unet.backward(dOut);
-                        Tensor decoded = vae.decode(mean);
-                        System.out.printf(Locale.ROOT, "  one step: text %s -> context %s; image %s -> latents %s; UNet %s forward + backward; decode %s (%.2f s)%n",
-                                idTensor.shape(), context.shape(), image.shape(), mean.shape(), prediction.shape(), decoded.shape(), (System.nanoTime() - t0) / 1e9);
-                    }
-                }
-            }
-            System.out.println();
-            System.out.println("Not built yet: LoRA injection and the training loop (the next issue). Nothing was trained.");
-            System.out.println("Built: devices and kernels, the op library, checkpoints, the tokenizer, the text encoder, VAE and UNet.");
-            System.out.println("Try ./sumi doctor, ./sumi inspect " + model + ", ./sumi bench ops.");
-            return 0;
+    /** run, run-2, run-3, ...: a rerun of the demo never replaces an earlier run's files. */
+    private static String nextRunName(Path dir) {
+        for (int i = 1; ; i++) {
+            String n = i == 1 ? "demo" : "demo-" + i;
+            if (!Files.exists(dir.resolve(n + ".safetensors"))) return n;
         }
     }
 
-    /** A red disc on white, in [-1, 1], NCHW. */
-    static float[] circle(int size) {
-        float[] px = new float[3 * size * size];
-        for (int y = 0; y < size; y++) {
-            for (int x = 0; x < size; x++) {
-                double dx = x - size / 2.0 + 0.5, dy = y - size / 2.0 + 0.5;
-                boolean inside = dx * dx + dy * dy < (size / 3.0) * (size / 3.0);
-                px[y * size + x] = 1f;
-                px[size * size + y * size + x] = inside ? -1f : 1f;
-                px[2 * size * size + y * size + x] = inside ? -1f : 1f;
-            }
+    private Map<TrainOption, Setting> settings(Path model, Path data, Path runDir, String name) {
+        Map<TrainOption, Setting> s = new EnumMap<>(TrainOption.class);
+        put(s, TrainOption.PRETRAINED_MODEL_NAME_OR_PATH, model.toString());
+        put(s, TrainOption.TRAIN_DATA_DIR, data.toString());
+        put(s, TrainOption.OUTPUT_DIR, runDir.toString());
+        put(s, TrainOption.OUTPUT_NAME, name);
+        put(s, TrainOption.RESOLUTION, Integer.toString(RESOLUTION));
+        put(s, TrainOption.TRAIN_BATCH_SIZE, Integer.toString(BATCH));
+        put(s, TrainOption.MAX_TRAIN_EPOCHS, Integer.toString(epochs));
+        put(s, TrainOption.SAVE_EVERY_N_EPOCHS, "1");
+        put(s, TrainOption.OPTIMIZER_TYPE, "AdamW");
+        put(s, TrainOption.LEARNING_RATE, "3e-3");
+        put(s, TrainOption.LR_SCHEDULER, "constant");
+        put(s, TrainOption.NETWORK_DIM, "8");
+        put(s, TrainOption.NETWORK_ALPHA, "8");
+        put(s, TrainOption.MAX_TOKEN_LENGTH, "75");
+        put(s, TrainOption.CLIP_SKIP, "1");
+        put(s, TrainOption.MIXED_PRECISION, "no");
+        put(s, TrainOption.SEED, "42");
+        put(s, TrainOption.JSON, Boolean.toString(json));
+        if (device.device != null) put(s, TrainOption.DEVICE, device.device);
+        return s;
+    }
+
+    private static void put(Map<TrainOption, Setting> s, TrainOption o, String value) {
+        s.put(o, new Setting(value, "sumi demo"));
+    }
+
+    /** Collects the epoch means and saved files for the summary. */
+    private static final class EpochLosses {
+        final List<Double> means = new ArrayList<>();
+        final List<Path> saved = new ArrayList<>();
+    }
+
+    /** The progress display, plus the summary's records. */
+    private record Tee(ProgressSink progress, EpochLosses losses) implements ProgressSink {
+        public void start(Start s) { progress.start(s); }
+        public void step(Step s) { progress.step(s); }
+        public void epochEnd(int epoch, double meanLoss) {
+            losses.means.add(meanLoss);
+            progress.epochEnd(epoch, meanLoss);
         }
-        return px;
+        public void saved(String kind, Path path) {
+            if (kind.equals("lora")) losses.saved.add(path);
+            progress.saved(kind, path);
+        }
+        public void sample(Path image) { progress.sample(image); }
+        public void done(long steps, Path lastFile) { progress.done(steps, lastFile); }
+        public void error(String message) { progress.error(message); }
+        public void message(String text) { progress.message(text); }
     }
 }

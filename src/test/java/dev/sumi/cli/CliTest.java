@@ -39,12 +39,15 @@ class CliTest {
     }
 
     @Test
-    void demoRunsEveryNetworkAndDoesNotPretendToTrain(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) {
-        Run r = run("demo", "--device", "host", "--out", dir.toString());
+    void demoTrainsALoraWhoseLossFallsAndWritesCheckedFiles(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) {
+        Run r = run("demo", "--device", "host", "--out", dir.toString(), "--epochs", "3");
         assertEquals(0, r.exit(), r.err());
-        assertTrue(r.out().contains("one step:") && r.out().contains("Nothing was trained"), r.out());
         assertTrue(java.nio.file.Files.exists(dir.resolve("tiny.safetensors")));
         assertTrue(java.nio.file.Files.exists(dir.resolve("tiny.tokenizer/vocab.json")));
+        for (String f : new String[] {"lora/demo-000001.safetensors", "lora/demo-000002.safetensors", "lora/demo.safetensors", "lora/train.log", "lora/loss.csv"}) {
+            assertTrue(java.nio.file.Files.exists(dir.resolve(f)), f + " in " + r.out());
+        }
+        assertTrue(r.out().contains("the loss fell from"), r.out());
     }
 
     @Test
