@@ -2,6 +2,7 @@ package dev.sumi.ops;
 
 import dev.sumi.device.Device;
 import dev.sumi.device.Dim3;
+import dev.sumi.device.HostDevice;
 import dev.sumi.tensor.DType;
 import dev.sumi.tensor.Tensor;
 
@@ -40,6 +41,10 @@ public final class AttentionOps {
         DType t = storageType("forward", out, q, k, v);
         check("forward", p, out, lse, null, q, k, v);
         distinct("forward", out, q, k, v);
+        if (out.device() instanceof HostDevice host) {   // barrier-free, materialised: see HostAttention
+            HostAttention.forward(host, out, lse, q, k, v, p);
+            return;
+        }
         String s = t.kernelSuffix();
         Device d = out.device();
         d.launch("attention_fwd_" + s, Dim3.of(ceilDiv(p.queries(), FWD_BR), p.batch() * p.heads()), Dim3.of(THREADS),
@@ -62,6 +67,10 @@ public final class AttentionOps {
         distinct("backward", dq, dout, out, q, k, v);
         distinct("backward", dk, dout, out, q, k, v);
         distinct("backward", dv, dout, out, q, k, v);
+        if (dq.device() instanceof HostDevice host) {   // barrier-free, materialised: see HostAttention
+            HostAttention.backward(host, dq, dk, dv, delta, dout, out, lse, q, k, v, p);
+            return;
+        }
         String s = t.kernelSuffix();
         Device d = dq.device();
         int bh = p.batch() * p.heads();
