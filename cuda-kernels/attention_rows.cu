@@ -12,29 +12,37 @@
 
 namespace sumi::attention_rows {
 
-// lse[r] = log sum_j exp(S[r][j]) over the visible keys (when find_lse; else lse is read), then
-// P[r][j] = exp(S[r][j] - lse[r]) into score (F32, in place) and prob (storage type; may be score)
+// P[r][j] = exp(S[r][j] - lse[r]) into score (F32, in place) and prob (storage type; may be score), with
+// lse[r] = log sum_j exp(S[r][j]) over the visible keys found here (find_lse) or read (the backward)
 template <class T>
 __device__ void probs(T* prob, float* score, float* lse, int64_t rows, int queries, int keys, int causal, int find_lse) {
     for (int64_t r = global_thread_index(); r < rows; r += grid_thread_count()) {
         float* s = score + r * keys;
         T* p = prob + r * keys;
         const int visible = causal ? static_cast<int>(r % queries) + 1 : keys;
-        float l;
         if (find_lse) {
+            // exp(S - max) is kept in score, so each element costs one expf
             float m = -INFINITY;
             for (int j = 0; j < visible; ++j) m = fmaxf(m, s[j]);
             float sum = 0.0f;
-            for (int j = 0; j < visible; ++j) sum += expf(s[j] - m);
-            l = m + logf(sum);
-            lse[r] = l;
+            for (int j = 0; j < visible; ++j) {
+                s[j] = expf(s[j] - m);
+                sum += s[j];
+            }
+            lse[r] = m + logf(sum);
+            const float inv = 1.0f / sum;
+            for (int j = 0; j < keys; ++j) {
+                const float e = j < visible ? s[j] * inv : 0.0f;
+                s[j] = e;
+                p[j] = from_float<T>(e);   // after s[j]: prob may alias score (T = float), same value
+            }
         } else {
-            l = lse[r];
-        }
-        for (int j = 0; j < keys; ++j) {
-            const float e = j < visible ? expf(s[j] - l) : 0.0f;
-            s[j] = e;
-            p[j] = from_float<T>(e);   // after s[j]: prob may alias score (T = float), same value
+            const float l = lse[r];
+            for (int j = 0; j < keys; ++j) {
+                const float e = j < visible ? expf(s[j] - l) : 0.0f;
+                s[j] = e;
+                p[j] = from_float<T>(e);
+            }
         }
     }
 }
