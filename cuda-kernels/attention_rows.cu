@@ -4,8 +4,9 @@
 // synchronise, so the host runs them as plain loops. The matrix products around them are GEMMs.
 // One thread owns one row of a score matrix, so a GPU would run them uncoalesced: host use only.
 //
-// Shapes: rows = heads * Tq (a chunk of heads of one batch item, head-major), cols = Tk; row r is
-// query i = r % Tq. S, P, dP, dS are row-major (rows, Tk); lse, delta are F32 (rows).
+// Shapes: rows = heads * Tq (a chunk of heads of one batch item, head-major; or Tq queries of one
+// head from query0 on), cols = Tk; row r is query i = query0 + r % Tq.
+// S, P, dP, dS are row-major (rows, Tk); lse, delta are F32 (rows).
 // Causal rows see keys j <= i only; masked entries of P and dS are written as 0.
 // Contract: every output is written with `=`; all math in float.
 #include "common.cuh"
@@ -15,11 +16,11 @@ namespace sumi::attention_rows {
 // P[r][j] = exp(S[r][j] - lse[r]) into score (F32, in place) and prob (storage type; may be score), with
 // lse[r] = log sum_j exp(S[r][j]) over the visible keys found here (find_lse) or read (the backward)
 template <class T>
-__device__ void probs(T* prob, float* score, float* lse, int64_t rows, int queries, int keys, int causal, int find_lse) {
+__device__ void probs(T* prob, float* score, float* lse, int64_t rows, int queries, int query0, int keys, int causal, int find_lse) {
     for (int64_t r = global_thread_index(); r < rows; r += grid_thread_count()) {
         float* s = score + r * keys;
         T* p = prob + r * keys;
-        const int visible = causal ? static_cast<int>(r % queries) + 1 : keys;
+        const int visible = causal ? query0 + static_cast<int>(r % queries) + 1 : keys;
         if (find_lse) {
             // exp(S - max) is kept in score, so each element costs one expf
             float m = -INFINITY;
@@ -65,8 +66,8 @@ __device__ void dscores(T* dscore, const float* dprob, const float* prob, const 
 // lse: (rows) F32, written when find_lse != 0, else read; any grid of 1-D blocks
 #define SUMI_ATTN_ROWS_PROBS(T, S)                                                                          \
     SUMI_KERNEL void attention_rows_probs_##S(T* prob, float* score, float* lse, int64_t rows, int queries, \
-                                              int keys, int causal, int find_lse) {                         \
-        sumi::attention_rows::probs(prob, score, lse, rows, queries, keys, causal, find_lse);               \
+                                              int query0, int keys, int causal, int find_lse) {             \
+        sumi::attention_rows::probs(prob, score, lse, rows, queries, query0, keys, causal, find_lse);       \
     }
 SUMI_FOR_EACH_FLOAT_TYPE(SUMI_ATTN_ROWS_PROBS)
 

@@ -58,14 +58,14 @@ class HostAttentionTest {
             try (Tensor score = Tensor.fromFloats(HOST, DType.F32, s, n); Tensor prob = Tensor.allocate(HOST, t, n);
                  Tensor lse = Tensor.allocate(HOST, DType.F32, rows)) {
                 // forward mode finds lse; backward mode reads it
-                HOST.launch("attention_rows_probs_" + t.kernelSuffix(), Dim3.of(1), Dim3.of(32), 0, prob, score, lse, (long) rows, tq, tk, causal, 1);
+                HOST.launch("attention_rows_probs_" + t.kernelSuffix(), Dim3.of(1), Dim3.of(32), 0, prob, score, lse, (long) rows, tq, 0, tk, causal, 1);
                 float[] pf = score.toFloats(), pt = prob.toFloats(), lseGot = lse.toFloats();
                 assertClose(t + " causal " + causal + " lse", lseGot, refLse);
                 assertClose(t + " causal " + causal + " P", pf, refP);
                 for (int i = 0; i < n; i++) assertEquals(HostConvert.roundTo(t, pf[i]), pt[i], t + " P in storage type, element " + i);
 
                 score.copyFrom(s);
-                HOST.launch("attention_rows_probs_" + t.kernelSuffix(), Dim3.of(1), Dim3.of(32), 0, prob, score, lse, (long) rows, tq, tk, causal, 0);
+                HOST.launch("attention_rows_probs_" + t.kernelSuffix(), Dim3.of(1), Dim3.of(32), 0, prob, score, lse, (long) rows, tq, 0, tk, causal, 0);
                 pf = score.toFloats();
                 assertClose(t + " causal " + causal + " P from lse", pf, refP);
                 for (int i = 0; i < n; i++) refDs[i] = (double) pf[i] * ((double) dp[i] - delta[i / tk]);
@@ -93,11 +93,32 @@ class HostAttentionTest {
         Random r = new Random(11);
         float[][] in = new float[4][nq];
         for (float[] x : in) for (int i = 0; i < nq; i++) x[i] = r.nextFloat() * 2 - 1;
-        float[][] whole = run(t, p, in, Long.MAX_VALUE), single = run(t, p, in, 1);
-        assertEquals(3, HostAttention.headsPerChunk(p, t, true, Long.MAX_VALUE));
-        assertEquals(1, HostAttention.headsPerChunk(p, t, true, 1));
+        float[][] whole = run(t, p, in, Long.MAX_VALUE), single = run(t, p, in, 33 * 33 * (t == DType.F32 ? 8 : 10));
+        assertEquals(new HostAttention.Chunks(3, 33, t == DType.F32 ? 8 : 10, 33), HostAttention.Chunks.of(p, t, true, Long.MAX_VALUE));
+        assertEquals(2, HostAttention.Chunks.of(p, t, true, 2 * 33 * 33 * (t == DType.F32 ? 8 : 10)).heads());
         String[] names = {"out", "lse", "dq", "dk", "dv"};
         for (int i = 0; i < names.length; i++) Budget.assertExact(t + " " + names[i] + " by one head at a time", whole[i], single[i]);
+    }
+
+    @org.junit.jupiter.api.Test
+    void queryBlocksOfOneHeadMatchOneBlock() {
+        AttentionParams p = AttentionParams.packed(1, 2, 33, 33, 8, true);
+        int nq = 33 * 2 * 8;
+        Random r = new Random(13);
+        float[][] in = new float[4][nq];
+        for (float[] x : in) for (int i = 0; i < nq; i++) x[i] = r.nextFloat() * 2 - 1;
+        long fiveRows = 5 * 33 * 8;   // F32 backward: 8 bytes per score
+        assertEquals(new HostAttention.Chunks(1, 5, 8, 33), HostAttention.Chunks.of(p, DType.F32, true, fiveRows));
+        assertEquals(1, HostAttention.Chunks.of(p, DType.F32, true, 1).queries(), "at least one row");
+        float[][] whole = run(DType.F32, p, in, Long.MAX_VALUE), blocks = run(DType.F32, p, in, fiveRows);
+        // rows of S, P, O, lse and dQ are computed as in one block; dK and dV add 7 blocks in float
+        String[] names = {"out", "lse", "dq"};
+        for (int i = 0; i < names.length; i++) Budget.assertExact("F32 " + names[i] + " by blocks of 5 queries", whole[i], blocks[i]);
+        for (int i = 3; i < 5; i++) {
+            double[] ref = new double[whole[i].length];
+            for (int j = 0; j < ref.length; j++) ref[j] = whole[i][j];
+            assertClose("F32 " + (i == 3 ? "dk" : "dv") + " by blocks of 5 queries", blocks[i], ref);
+        }
     }
 
     /** out, lse, dq, dk, dv of q, k, v, dout = in[0..3], with chunks sized for {@code budget}; checks the workspace is reused. */
