@@ -37,10 +37,10 @@
 //   backward (BR 16, BC 16, 128 threads): Q, dO[BR][D] + K, V[BC][D] + P, dS[BR][BC] + lse, delta[BR]
 //            D =  40: 12,416 B   D =  64: 18,560 B   D =  80: 22,656 B   D = 160: 43,136 B
 //            plus 2 x 20 (dkdv) or 20 (dq) float accumulators per thread in registers.
-// This first version favours clarity: scalar FMA loops over shared memory, one thread per row for
-// the online-softmax bookkeeping. The GPU tuning (tensor-core MMA fragments, storage-type tiles, per
-// head-dim tile sizes, K/V double buffering, padding against bank conflicts) keeps the same structure.
-#include "common.cuh"
+// These kernels favour clarity: scalar FMA loops over shared memory, one thread per row for the
+// online-softmax bookkeeping. They serve F32 storage, GPUs below sm_80 and the host build; F16/BF16
+// on sm_80+ run attention_mma.cu's tensor-core kernels (same contract; AttentionOps picks).
+#include "attention.cuh"
 
 namespace sumi::attention {
 
@@ -51,20 +51,6 @@ constexpr int BWD_BR = 16, BWD_BC = 16;
 // register accumulators per thread in the backward: a [16][D <= 160] tile over 128 threads
 constexpr int BWD_ACC = CEIL_DIV(BWD_BC * MAX_HEAD_DIM, THREADS);
 static_assert(BWD_BR == BWD_BC, "dq and dk/dv share the accumulator size");
-
-struct Params {
-    int B, H, Tq, Tk, D;
-    int64_t q_sb, q_sr, q_sh;  // batch, row (token), head strides of q and dq, in elements
-    int64_t k_sb, k_sr, k_sh;  // of k and dk
-    int64_t v_sb, v_sr, v_sh;  // of v and dv
-    int64_t o_sb, o_sr, o_sh;  // of out and dout
-    float scale;               // softmax scale, usually 1 / sqrt(D)
-    int causal;                // 1: query i sees keys j <= i (Tq == Tk)
-};
-
-__device__ __forceinline__ bool visible(const Params& p, int i, int j) {
-    return i < p.Tq && j < p.Tk && (!p.causal || j <= i);
-}
 
 // rows [row0, row0 + rows) of a (T, D) matrix with row stride `stride` into dst[rows][D] as float;
 // rows at or past `limit` are zero
@@ -304,15 +290,6 @@ __device__ void backward_dq(T* dq, const T* dout, const float* lse, const float*
 }
 
 }  // namespace sumi::attention
-
-// The scalar tail every attention kernel takes, in Params order.
-#define SUMI_ATTN_PARAMS \
-    int B, int H, int Tq, int Tk, int D, \
-    int64_t q_sb, int64_t q_sr, int64_t q_sh, int64_t k_sb, int64_t k_sr, int64_t k_sh, \
-    int64_t v_sb, int64_t v_sr, int64_t v_sh, int64_t o_sb, int64_t o_sr, int64_t o_sh, float scale, int causal
-#define SUMI_ATTN_STRUCT \
-    const sumi::attention::Params p{B, H, Tq, Tk, D, q_sb, q_sr, q_sh, k_sb, k_sr, k_sh, \
-                                    v_sb, v_sr, v_sh, o_sb, o_sr, o_sh, scale, causal}
 
 // out: (B, Tq, H, D) o-strided; lse: (B, H, Tq) F32; q: (B, Tq, H, D) q-strided; k, v: (B, Tk, H, D)
 // grid (ceil(Tq / 16), B * H), 128 threads, forward shared bytes (see above)

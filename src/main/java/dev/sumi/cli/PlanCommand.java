@@ -4,6 +4,7 @@ import dev.sumi.device.Device;
 import dev.sumi.device.DeviceSelector;
 import dev.sumi.lora.LoraOptions;
 import dev.sumi.model.Checkpoint;
+import dev.sumi.model.unet.UNetOptions;
 import dev.sumi.plan.MemoryPlan;
 import dev.sumi.tensor.DType;
 import dev.sumi.util.Bytes;
@@ -46,6 +47,9 @@ public final class PlanCommand implements Callable<Integer> {
     @Option(names = "--lora-conv-dim", defaultValue = "0", description = "LoCon rank of the 3x3 convs, 0 = off (default ${DEFAULT-VALUE}).")
     int convDim;
 
+    @Option(names = "--gradient-checkpointing", description = "Plan the UNet with gradient checkpointing: module internals recomputed in the backward.")
+    boolean gradientCheckpointing;
+
     @Option(names = "--device-memory", description = "Device memory to fit in, e.g. 8GiB, 12GB, 24000MiB or bytes.")
     String deviceMemory;
 
@@ -69,7 +73,8 @@ public final class PlanCommand implements Callable<Integer> {
         if (rank < 1) throw new IllegalArgumentException("--lora-rank must be positive, not " + rank);
         MemoryPlan plan;
         try (Checkpoint ck = Checkpoint.open(model, null)) {
-            plan = MemoryPlan.of(ck.architecture(), dtype, batch, wh[0], wh[1], LoraOptions.of(rank, rank, 0).withConv(convDim, convDim));
+            plan = MemoryPlan.of(ck.architecture(), dtype, batch, wh[0], wh[1], LoraOptions.of(rank, rank, 0).withConv(convDim, convDim),
+                    gradientCheckpointing ? UNetOptions.CHECKPOINTED : UNetOptions.DEFAULT);
         }
         Long available = null;
         String against = null;
@@ -89,7 +94,8 @@ public final class PlanCommand implements Callable<Integer> {
 
     static void print(MemoryPlan plan, Long available, String against) {
         System.out.printf(Locale.ROOT, "%s, %s, batch %d, %dx%d px, LoRA rank %d%s%n", plan.family(), plan.dtype(), plan.batch(), plan.width(), plan.height(),
-                plan.loraRank(), plan.loraConvDim() > 0 ? ", LoCon conv dim " + plan.loraConvDim() : "");
+                plan.loraRank(), (plan.loraConvDim() > 0 ? ", LoCon conv dim " + plan.loraConvDim() : "")
+                + (plan.gradientCheckpointing() ? ", gradient checkpointing" : ""));
         for (MemoryPlan.Phase phase : plan.phases()) {
             System.out.println();
             System.out.println(phase.name() + ":");
@@ -121,6 +127,7 @@ public final class PlanCommand implements Callable<Integer> {
         m.put("height", plan.height());
         m.put("loraRank", plan.loraRank());
         m.put("loraConvDim", plan.loraConvDim());
+        m.put("gradientCheckpointing", plan.gradientCheckpointing());
         List<Object> phases = new ArrayList<>();
         for (MemoryPlan.Phase phase : plan.phases()) {
             Map<String, Object> ph = new LinkedHashMap<>();

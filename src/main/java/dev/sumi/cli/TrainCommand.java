@@ -6,6 +6,7 @@ import dev.sumi.train.TrainConfig;
 import dev.sumi.train.TrainConfigReader;
 import dev.sumi.train.TrainConfigReader.Setting;
 import dev.sumi.train.TrainOption;
+import dev.sumi.train.LoraTrainer;
 import dev.sumi.train.Trainer;
 import dev.sumi.util.JsonOut;
 import picocli.CommandLine;
@@ -34,10 +35,8 @@ import java.util.function.Supplier;
                 "Defaults are the train-tools extension's: Lion 1e-4, cosine, rank 128 alpha 64, 20 epochs saving every 2."})
 public final class TrainCommand implements Callable<Integer> {
 
-    /** The training loop; replaced when the loop exists (and by tests). */
-    static Supplier<Trainer> trainers = () -> (config, progress, interrupt) -> {
-        throw new UnsupportedOperationException("the training loop is not built into this sumi yet; --print-config shows what would run");
-    };
+    /** The training loop (tests put a fake one here). */
+    static Supplier<Trainer> trainers = LoraTrainer::new;
 
     @Option(names = "--config", paramLabel = "FILE.toml", description = "kohya-style TOML config (flat or one level of tables).")
     Path config;

@@ -108,12 +108,38 @@ public final class A1111LoraNames {
     public static Modules of(ModelArchitecture a) {
         Map<String, Module> table = new HashMap<>();
         if (a.unet() != null) add(table, LdmComponent.UNET, UNetLayout.parameters(a.unet()));
+        if (a.unet() != null && !a.isStandard()) addCustomUNetNames(table, a.unet());
         boolean sd2 = false;
         for (ModelArchitecture.TextEncoder t : a.textEncoders()) {
             add(table, t.component(), TextEncoderLayout.parameters(t.config()));
             sd2 |= t.component() == LdmComponent.TEXT_ENCODER_OPENCLIP;
         }
         return new Modules(a.family(), table, sd2);
+    }
+
+    /**
+     * A custom UNet topology (sumi's tiny model, a pruned model) has no AUTOMATIC1111 counterpart: A1111's regexes
+     * assume SD's two ResBlocks per level and would send its modules to the wrong blocks. Its modules are also
+     * registered under the names those regexes give sumi's own kohya names ({@link KohyaNames#unetModuleName}), so
+     * a file trained on it is still checked module by module (shapes, values); standard models use A1111's rules only.
+     */
+    private static void addCustomUNetNames(Map<String, Module> table, UNetConfig unet) {
+        for (ParamSpec p : UNetLayout.parameters(unet)) {
+            String name = p.name();
+            long[] shape = p.shape();
+            if (!name.endsWith(".weight") || shape.length < 2) continue;
+            if (!name.startsWith("input_blocks.") && !name.startsWith("middle_block.") && !name.startsWith("output_blocks.")) continue;   // what LoRA adapts
+            String module = LdmComponent.UNET.prefix + name.substring(0, name.length() - ".weight".length());
+            Module m = new Module(module, shape.length == 2 ? Kind.LINEAR : Kind.CONV, shape);
+            String kohya;
+            try {
+                kohya = KohyaNames.unetModuleName(unet, name);
+            } catch (IllegalArgumentException notAdapted) {   // conv_in and the like: no LoRA module has this name
+                continue;
+            }
+            String a1111 = convertDiffusersNameToCompvis(kohya, false);
+            table.put(a1111, m);
+        }
     }
 
     /** The part of the LDM key that is not in A1111's {@code named_modules()} paths (the model object it walks). */

@@ -131,10 +131,10 @@ public final class LoraNetwork {
     }
 
     /** Host copies of every module's down, up and alpha, by kohya module name, for the file writer. */
-    public Map<String, LoraWeights> export() {
-        Map<String, LoraWeights> out = new LinkedHashMap<>();
+    public Map<String, LoraTensors> export() {
+        Map<String, LoraTensors> out = new LinkedHashMap<>();
         for (LoraModule m : modules) {
-            out.put(m.kohyaName(), new LoraWeights(down.get(m.kohyaName()).clone(), m.downShape(), up.get(m.kohyaName()).clone(), m.upShape(), m.alpha()));
+            out.put(m.kohyaName(), new LoraTensors(m.kohyaName(), down.get(m.kohyaName()).clone(), m.downShape(), up.get(m.kohyaName()).clone(), m.upShape(), m.alpha()));
         }
         return Collections.unmodifiableMap(out);
     }
@@ -143,13 +143,13 @@ public final class LoraNetwork {
      * Replaces every module's weights and alpha with {@code weights} (resume, inference). The map must name
      * exactly this network's modules with their shapes; a missing, unknown or misshapen module is an error.
      */
-    public void load(Map<String, LoraWeights> weights) {
+    public void load(Map<String, LoraTensors> weights) {
         for (String name : weights.keySet()) {
             if (!byName.containsKey(name)) throw new IllegalArgumentException("lora: module " + name + " is not part of this network (" + options + ")");
         }
         Map<String, LoraModule> replaced = new LinkedHashMap<>();
         for (LoraModule m : modules) {
-            LoraWeights w = weights.get(m.kohyaName());
+            LoraTensors w = weights.get(m.kohyaName());
             if (w == null) throw new IllegalArgumentException("lora: module " + m.kohyaName() + " is missing");
             if (!Arrays.equals(w.downShape(), m.downShape()) || w.down().length != m.downCount()) {
                 throw new IllegalArgumentException("lora: " + m.kohyaName() + ".lora_down.weight is " + Arrays.toString(w.downShape()) + ", expected " + Arrays.toString(m.downShape()));
@@ -161,7 +161,7 @@ public final class LoraNetwork {
             replaced.put(m.kohyaName(), new LoraModule(m.kohyaName(), m.component(), m.site(), m.in(), m.out(), m.kernel(), m.rank(), w.alpha()));
         }
         for (LoraModule m : modules) {
-            LoraWeights w = weights.get(m.kohyaName());
+            LoraTensors w = weights.get(m.kohyaName());
             down.put(m.kohyaName(), w.down().clone());
             up.put(m.kohyaName(), w.up().clone());
         }

@@ -1,5 +1,6 @@
 package dev.sumi.ops;
 
+import dev.sumi.device.CudaDevice;
 import dev.sumi.device.Device;
 import dev.sumi.device.Dim3;
 import dev.sumi.device.HostDevice;
@@ -15,6 +16,10 @@ import java.util.Arrays;
  * strides are in {@link AttentionParams}; q, k, v, out (and their gradients) share one storage type
  * (F32, F16 or BF16), lse and delta are F32 [B, H, Tq]. Every output is written with {@code =};
  * results are deterministic (no atomics).
+ *
+ * <p>Three implementations keep that contract: tensor-core kernels (attention_mma.cu; F16 and BF16 on a
+ * GPU of compute capability 8.0 or above), scalar ones (attention.cu; F32, older GPUs) and, on the host
+ * device, a materialised computation ({@link HostAttention}). {@link #kernelsFor} picks.
  */
 public final class AttentionOps {
     private AttentionOps() {}
@@ -22,6 +27,39 @@ public final class AttentionOps {
     /** Threads per block of the tiled kernels, and their tiles (must match attention.cu). */
     static final int THREADS = 128;
     static final int FWD_BR = 16, FWD_BC = 32, BWD_BR = 16, BWD_BC = 16;
+
+    /** The two kernel families; both take the same arguments. */
+    enum Kernels {
+        /** attention.cu: float tiles, scalar FMA loops; every storage type and device. */
+        SCALAR,
+        /** attention_mma.cu: mma.sync on 16-bit tiles; F16/BF16 only (the host build runs it emulated, slowly). */
+        MMA,
+        /**
+         * {@link HostAttention}: host GEMMs around the barrier-free kernels of attention_rows.cu; the host
+         * device only, where the tiled kernels' barriers run as fibers (seconds per self-attention at T = 1024).
+         */
+        MATERIALIZED
+    }
+
+    /** Threads per block and rows (queries or keys) per block of the tensor-core kernels (attention_mma.cu). */
+    static final int MMA_THREADS = 128, MMA_ROWS = 64;
+
+    /** The host: materialised; tensor cores for F16/BF16 on sm_80+ (mma.sync m16n8k16 with BF16 needs 8.0); scalar kernels elsewhere. */
+    static Kernels kernelsFor(Device d, DType t) {
+        if (d instanceof HostDevice) return Kernels.MATERIALIZED;
+        boolean halfType = t == DType.F16 || t == DType.BF16;
+        return halfType && d instanceof CudaDevice c && c.computeCapability()[0] >= 8 ? Kernels.MMA : Kernels.SCALAR;
+    }
+
+    /** The head-dim class in a tensor-core kernel's name (attention_mma.cu's SUMI_ATTN_MMA_STAMP). */
+    static String mmaHeadDimClass(int headDim) {
+        return headDim <= 64 ? "d64" : headDim <= 96 ? "d96" : "d160";
+    }
+
+    /** Dynamic shared memory of the tensor-core kernels: two [64][16 * ceil(D / 16) + 8] tiles of 16-bit elements. */
+    public static int mmaSharedBytes(int headDim) {
+        return 2 * MMA_ROWS * (16 * ceilDiv(headDim, 16) + 8) * 2;
+    }
 
     /** Dynamic shared memory of attention_fwd: Q, O [BR][D], K|V [BC][D], S [BR][BC], m, l, alpha [BR], as floats. */
     public static int forwardSharedBytes(int headDim) {
@@ -38,17 +76,29 @@ public final class AttentionOps {
      * over the visible keys). out: [B, Tq, H, D] (p.o strides); lse: F32, B*H*Tq elements.
      */
     public static void forward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, AttentionParams p) {
+        forward(out, lse, q, k, v, p, kernelsFor(out.device(), storageType("forward", out, q, k, v)));
+    }
+
+    /** {@link #forward} with the kernel family chosen by the caller (tests run both on the host). */
+    static void forward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, AttentionParams p, Kernels kernels) {
         DType t = storageType("forward", out, q, k, v);
         check("forward", p, out, lse, null, q, k, v);
         distinct("forward", out, q, k, v);
-        if (out.device() instanceof HostDevice host) {   // barrier-free, materialised: see HostAttention
-            HostAttention.forward(host, out, lse, q, k, v, p);
+        checkKernels(kernels, t, out.device());
+        if (kernels == Kernels.MATERIALIZED) {
+            HostAttention.forward((HostDevice) out.device(), out, lse, q, k, v, p);
             return;
         }
         String s = t.kernelSuffix();
         Device d = out.device();
-        d.launch("attention_fwd_" + s, Dim3.of(ceilDiv(p.queries(), FWD_BR), p.batch() * p.heads()), Dim3.of(THREADS),
-                forwardSharedBytes(p.headDim()), args(p, out, lse, q, k, v));
+        int bh = p.batch() * p.heads();
+        if (kernels == Kernels.MMA) {
+            d.launch("attention_fwd_mma_" + mmaHeadDimClass(p.headDim()) + "_" + s, Dim3.of(ceilDiv(p.queries(), MMA_ROWS), bh), Dim3.of(MMA_THREADS),
+                    mmaSharedBytes(p.headDim()), args(p, out, lse, q, k, v));
+        } else {
+            d.launch("attention_fwd_" + s, Dim3.of(ceilDiv(p.queries(), FWD_BR), bh), Dim3.of(THREADS),
+                    forwardSharedBytes(p.headDim()), args(p, out, lse, q, k, v));
+        }
     }
 
     /**
@@ -58,6 +108,12 @@ public final class AttentionOps {
      */
     public static void backward(Tensor dq, Tensor dk, Tensor dv, Tensor delta, Tensor dout, Tensor out, Tensor lse,
                                 Tensor q, Tensor k, Tensor v, AttentionParams p) {
+        backward(dq, dk, dv, delta, dout, out, lse, q, k, v, p, kernelsFor(dq.device(), storageType("backward", dq, dk, dv, dout, out, q, k, v)));
+    }
+
+    /** {@link #backward} with the kernel family chosen by the caller (tests run both on the host). */
+    static void backward(Tensor dq, Tensor dk, Tensor dv, Tensor delta, Tensor dout, Tensor out, Tensor lse,
+                         Tensor q, Tensor k, Tensor v, AttentionParams p, Kernels kernels) {
         DType t = storageType("backward", dq, dk, dv, dout, out, q, k, v);
         check("backward", p, out, lse, delta, q, k, v);
         checkExtent("backward", "dout", dout, p.o().extent(p.batch(), p.queries(), p.heads(), p.headDim()));
@@ -67,18 +123,34 @@ public final class AttentionOps {
         distinct("backward", dq, dout, out, q, k, v);
         distinct("backward", dk, dout, out, q, k, v);
         distinct("backward", dv, dout, out, q, k, v);
-        if (dq.device() instanceof HostDevice host) {   // barrier-free, materialised: see HostAttention
-            HostAttention.backward(host, dq, dk, dv, delta, dout, out, lse, q, k, v, p);
+        checkKernels(kernels, t, dq.device());
+        if (kernels == Kernels.MATERIALIZED) {
+            HostAttention.backward((HostDevice) dq.device(), dq, dk, dv, delta, dout, out, lse, q, k, v, p);
             return;
         }
         String s = t.kernelSuffix();
         Device d = dq.device();
         int bh = p.batch() * p.heads();
         d.launch("attention_bwd_delta_" + s, Launch.flatGrid(p.rows()), Dim3.of(Launch.BLOCK), 0, args(p, delta, dout, out));
+        if (kernels == Kernels.MMA) {
+            int shared = mmaSharedBytes(p.headDim());
+            d.launch("attention_bwd_dkdv_mma_" + mmaHeadDimClass(p.headDim()) + "_" + s, Dim3.of(ceilDiv(p.keys(), MMA_ROWS), bh), Dim3.of(MMA_THREADS), shared,
+                    args(p, dk, dv, dout, lse, delta, q, k, v));
+            d.launch("attention_bwd_dq_mma_" + mmaHeadDimClass(p.headDim()) + "_" + s, Dim3.of(ceilDiv(p.queries(), MMA_ROWS), bh), Dim3.of(MMA_THREADS), shared,
+                    args(p, dq, dout, lse, delta, q, k, v));
+            return;
+        }
         d.launch("attention_bwd_dkdv_" + s, Dim3.of(ceilDiv(p.keys(), BWD_BC), bh), Dim3.of(THREADS), backwardSharedBytes(p.headDim()),
                 args(p, dk, dv, dout, lse, delta, q, k, v));
         d.launch("attention_bwd_dq_" + s, Dim3.of(ceilDiv(p.queries(), BWD_BR), bh), Dim3.of(THREADS), backwardSharedBytes(p.headDim()),
                 args(p, dq, dout, lse, delta, q, k, v));
+    }
+
+    private static void checkKernels(Kernels kernels, DType t, Device d) {
+        if (kernels == Kernels.MMA && t == DType.F32) throw new IllegalArgumentException("attention: the tensor-core kernels take F16 or BF16, not F32");
+        if (kernels == Kernels.MATERIALIZED && !(d instanceof HostDevice)) {
+            throw new IllegalArgumentException("attention: the materialised path runs on the host device only, not " + d.name());
+        }
     }
 
     private static Object[] args(AttentionParams p, Object... tensors) {

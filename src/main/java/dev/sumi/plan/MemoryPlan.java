@@ -12,6 +12,7 @@ import dev.sumi.model.clip.TextEncoderConfig;
 import dev.sumi.model.clip.TextEncoderLayout;
 import dev.sumi.model.unet.UNet;
 import dev.sumi.model.unet.UNetLayout;
+import dev.sumi.model.unet.UNetOptions;
 import dev.sumi.model.vae.Vae;
 import dev.sumi.model.vae.VaeLayout;
 import dev.sumi.nn.ParamSpec;
@@ -34,9 +35,11 @@ import java.util.Map;
  *
  * <p>Two phases: latent caching (the VAE encoder over images, before training, freed after) and the
  * training step (text encoder, UNet and LoRA, all resident at once). The peak is the larger of the two.
+ * With {@code gradientCheckpointing} the UNet is built as {@link UNetOptions#CHECKPOINTED} builds it (its modules'
+ * internals in one shared region), so its activation line is what a checkpointed step allocates.
  */
 public record MemoryPlan(String family, DType dtype, int batch, int width, int height, int loraRank, int loraConvDim,
-                         List<Phase> phases) {
+                         boolean gradientCheckpointing, List<Phase> phases) {
 
     /** One line of the table. {@code exact}: counted on the planning device rather than computed. */
     public record Part(String category, long bytes, boolean exact) {}
@@ -64,16 +67,21 @@ public record MemoryPlan(String family, DType dtype, int batch, int width, int h
 
     /** Plans {@code arch} for images of {@code width} x {@code height} pixels and the LoRA network {@code lora}. */
     public static MemoryPlan of(ModelArchitecture arch, DType dtype, int batch, int width, int height, LoraOptions lora) {
+        return of(arch, dtype, batch, width, height, lora, UNetOptions.DEFAULT);
+    }
+
+    /** As {@link #of(ModelArchitecture, DType, int, int, int, LoraOptions)}, the UNet built with {@code unet}. */
+    public static MemoryPlan of(ModelArchitecture arch, DType dtype, int batch, int width, int height, LoraOptions lora, UNetOptions unet) {
         if (arch.unet() == null || arch.vae() == null) throw new IllegalArgumentException(arch.family() + ": planning needs a UNet and a VAE");
         int f = arch.vae().downscale();
         if (width % f != 0 || height % f != 0) throw new IllegalArgumentException("resolution " + width + "x" + height + " is not a multiple of " + f);
         List<Phase> phases = new ArrayList<>();
-        phases.add(training(arch, dtype, batch, width / f, height / f, lora));
+        phases.add(training(arch, dtype, batch, width / f, height / f, lora, unet));
         phases.add(latentCaching(arch, dtype, batch, width, height));
-        return new MemoryPlan(arch.family(), dtype, batch, width, height, lora.dim(), lora.convDim(), List.copyOf(phases));
+        return new MemoryPlan(arch.family(), dtype, batch, width, height, lora.dim(), lora.convDim(), unet.gradientCheckpointing(), List.copyOf(phases));
     }
 
-    private static Phase training(ModelArchitecture arch, DType dtype, int batch, int latentW, int latentH, LoraOptions options) {
+    private static Phase training(ModelArchitecture arch, DType dtype, int batch, int latentW, int latentH, LoraOptions options, UNetOptions unet) {
         List<AutoCloseable> built = new ArrayList<>();
         String note = arch.textEncoders().size() > 1 ? "LoRA on the first text encoder only (the second is frozen)" : null;
         try (PlanningDevice d = new PlanningDevice()) {
@@ -101,7 +109,7 @@ public record MemoryPlan(String family, DType dtype, int batch, int width, int h
                 params = weights(d, UNetLayout.parameters(arch.unet()), dtype);
             }
             try (var s = d.category("UNet" + ACTIVATIONS)) {
-                built.add(new UNet(arch.unet(), params, d, dtype, batch, latentH, latentW, contextTokens, lora.adapters(Component.UNET)));
+                built.add(new UNet(arch.unet(), params, d, dtype, batch, latentH, latentW, contextTokens, lora.adapters(Component.UNET), unet));
             }
             List<Part> counted = new ArrayList<>();
             d.allocatedByCategory().forEach((k, v) -> counted.add(new Part(k, v, true)));

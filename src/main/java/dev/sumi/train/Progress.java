@@ -171,6 +171,11 @@ public final class Progress implements ProgressSink, AutoCloseable {
         event("error", Map.of("message", message), "error: " + message);
     }
 
+    @Override
+    public void message(String text) {
+        event("message", Map.of("text", text), text);
+    }
+
     private void event(String name, Map<String, Object> fields, String line) {
         if (mode == Mode.JSON) {
             Map<String, Object> m = new LinkedHashMap<>();

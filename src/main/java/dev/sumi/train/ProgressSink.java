@@ -29,4 +29,7 @@ public interface ProgressSink {
     void done(long steps, Path lastFile);
 
     void error(String message);
+
+    /** A line of information (the dataset check's report, what the loop is doing before the first step). */
+    void message(String text);
 }

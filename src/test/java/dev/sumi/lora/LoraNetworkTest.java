@@ -73,7 +73,7 @@ class LoraNetworkTest {
     void initIsKaimingUniformDownAndZeroUpFromTheSeed() {
         LoraNetwork a = sd15(LoraOptions.of(4, 1, 7)), b = sd15(LoraOptions.of(4, 1, 7)), c = sd15(LoraOptions.of(4, 1, 8));
         String name = "lora_te_text_model_encoder_layers_3_mlp_fc2";   // in 3072
-        LoraWeights w = a.export().get(name);
+        LoraTensors w = a.export().get(name);
         double bound = 1 / Math.sqrt(3072), max = 0, sumSq = 0;
         for (float v : w.down()) {
             max = Math.max(max, Math.abs(v));
@@ -96,22 +96,22 @@ class LoraNetworkTest {
         float[] up = new float[(int) m.upCount()];
         up[3] = 0.5f;
         a.set(name, a.export().get(name).down(), up);
-        Map<String, LoraWeights> file = new LinkedHashMap<>(a.export());
-        LoraWeights w = file.get(name);
-        file.put(name, new LoraWeights(w.down(), w.downShape(), w.up(), w.upShape(), 0.75f));
+        Map<String, LoraTensors> file = new LinkedHashMap<>(a.export());
+        LoraTensors w = file.get(name);
+        file.put(name, new LoraTensors(name, w.down(), w.downShape(), w.up(), w.upShape(), 0.75f));
         b.load(file);
         assertArrayEquals(up, b.export().get(name).up());
         assertEquals(0.75f, b.module(name).alpha());
         assertEquals(0.75f, b.export().get(name).alpha());
 
-        Map<String, LoraWeights> bad = new LinkedHashMap<>(file);
-        bad.put(name, new LoraWeights(w.down(), new long[] {2, 1280, 1, 1}, w.up(), w.upShape(), 1));
+        Map<String, LoraTensors> bad = new LinkedHashMap<>(file);
+        bad.put(name, new LoraTensors(name, w.down(), new long[] {2, 1280, 1, 1}, w.up(), w.upShape(), 1));
         var e = assertThrows(IllegalArgumentException.class, () -> b.load(bad));
         assertTrue(e.getMessage().contains(name + ".lora_down.weight"), e.getMessage());
-        Map<String, LoraWeights> extra = new LinkedHashMap<>(file);
+        Map<String, LoraTensors> extra = new LinkedHashMap<>(file);
         extra.put("lora_unet_nothing", w);
         assertThrows(IllegalArgumentException.class, () -> b.load(extra));
-        Map<String, LoraWeights> missing = new LinkedHashMap<>(file);
+        Map<String, LoraTensors> missing = new LinkedHashMap<>(file);
         missing.remove(name);
         assertThrows(IllegalArgumentException.class, () -> b.load(missing));
     }

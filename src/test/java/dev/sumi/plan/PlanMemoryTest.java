@@ -10,6 +10,7 @@ import dev.sumi.model.ModelArchitecture;
 import dev.sumi.model.RandomCheckpoint;
 import dev.sumi.model.clip.TextEncoder;
 import dev.sumi.model.unet.UNet;
+import dev.sumi.model.unet.UNetOptions;
 import dev.sumi.model.vae.Vae;
 import dev.sumi.tensor.DType;
 import dev.sumi.tensor.safetensors.StoredType;
@@ -103,6 +104,32 @@ class PlanMemoryTest {
             // LoCon adds modules (and their scratch)
             MemoryPlan locon = MemoryPlan.of(ck.architecture(), DType.BF16, 1, 64, 64, LoraOptions.of(8, 8, 0).withConv(4, 4));
             assertTrue(locon.phase(MemoryPlan.TRAINING).peak() > step.peak());
+        }
+    }
+
+    @Test
+    void aCheckpointedUNetIsPlannedAsAllocatedAndSmaller() throws Exception {
+        HostDevice host = Devices.host();
+        int batch = 2, px = 64;
+        LoraOptions options = LoraOptions.of(4, 4, 0).withConv(2, 2);
+        try (Checkpoint ck = Checkpoint.open(model, null)) {
+            ModelArchitecture arch = ck.architecture();
+            MemoryPlan kept = MemoryPlan.of(arch, DType.BF16, batch, px, px, options);
+            MemoryPlan checkpointed = MemoryPlan.of(arch, DType.BF16, batch, px, px, options, UNetOptions.CHECKPOINTED);
+            assertTrue(checkpointed.gradientCheckpointing());
+            MemoryPlan.Phase step = checkpointed.phase(MemoryPlan.TRAINING);
+            int f = arch.vae().downscale();
+            try (DeviceLora lora = LoraNetwork.create(options, arch.lineage(), arch.unet(), arch.textEncoders().getFirst().config()).upload(host, DType.BF16)) {
+                long before = host.memoryInfo().free();
+                try (UNet unet = UNet.load(ck, arch.unet(), host, DType.BF16, batch, px / f, px / f, TextEncoder.TOKENS, lora.adapters(Component.UNET),
+                        UNetOptions.CHECKPOINTED)) {
+                    assertEquals(before - host.memoryInfo().free(), part(step, "UNet weights") + part(step, "UNet activations & scratch"));
+                }
+            }
+            long keptActivations = part(kept.phase(MemoryPlan.TRAINING), "UNet activations & scratch");
+            assertTrue(part(step, "UNet activations & scratch") < keptActivations, part(step, "UNet activations & scratch") + " vs " + keptActivations);
+            assertEquals(kept.phase(MemoryPlan.TRAINING).peak() - keptActivations, step.peak() - part(step, "UNet activations & scratch"),
+                    "only the UNet's activations change");
         }
     }
 }

@@ -1,10 +1,12 @@
 package dev.sumi.model.unet;
 
 import dev.sumi.device.Device;
+import dev.sumi.device.PlanningDevice;
 import dev.sumi.lora.Adapters;
 import dev.sumi.model.Checkpoint;
 import dev.sumi.model.LdmComponent;
 import dev.sumi.model.WeightLoader;
+import dev.sumi.nn.ParamSpec;
 import dev.sumi.ops.ActivationOps;
 import dev.sumi.ops.BasicOps;
 import dev.sumi.ops.Conv2dOps;
@@ -18,6 +20,7 @@ import dev.sumi.tensor.Tensor;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -58,7 +61,9 @@ import java.util.Map;
  *
  * <p>Parameters are device tensors in the activation dtype, loaded once by their {@link UNetLayout}
  * names. Every activation and scratch buffer (and the conv workspace) is allocated by the constructor;
- * {@link #forward} and {@link #backward} only write into them. Activations are kept per module for the backward.
+ * {@link #forward} and {@link #backward} only write into them. Activations are kept per module for the backward,
+ * or with {@link UNetOptions#gradientCheckpointing} only the modules' inputs and outputs: each module's internals
+ * then share one region ({@link ModuleScratch}) and the backward re-runs a module's forward before its backward.
  */
 public final class UNet extends UNetBlocks implements AutoCloseable {
 
@@ -82,6 +87,7 @@ public final class UNet extends UNetBlocks implements AutoCloseable {
     private final Tensor output;                   // (B, out channels, h, w)
 
     private boolean forwardDone;
+    private Module internalsOf;   // under checkpointing: the module whose internals the shared region holds, or null
     private final java.util.IdentityHashMap<Tensor, Tensor> grad = new java.util.IdentityHashMap<>();   // activation -> d loss / d it
     private final Tensor dOutNorm;     // (B, C_0, h, w)
     private final Tensor dLatents;     // (B, in channels, h, w)
@@ -96,8 +102,14 @@ public final class UNet extends UNetBlocks implements AutoCloseable {
     /** As {@link #load(Checkpoint, UNetConfig, Device, DType, int, int, int, int)}, training what {@code adapters} say. */
     public static UNet load(Checkpoint checkpoint, UNetConfig config, Device device, DType dtype,
                             int batch, int height, int width, int contextTokens, Adapters adapters) {
+        return load(checkpoint, config, device, dtype, batch, height, width, contextTokens, adapters, UNetOptions.DEFAULT);
+    }
+
+    /** As {@link #load(Checkpoint, UNetConfig, Device, DType, int, int, int, int, Adapters)}, with {@code options}. */
+    public static UNet load(Checkpoint checkpoint, UNetConfig config, Device device, DType dtype,
+                            int batch, int height, int width, int contextTokens, Adapters adapters, UNetOptions options) {
         return WeightLoader.loadAll(checkpoint, LdmComponent.UNET.prefix, UNetLayout.parameters(config), device, dtype,
-                params -> new UNet(config, params, device, dtype, batch, height, width, contextTokens, adapters));
+                params -> new UNet(config, params, device, dtype, batch, height, width, contextTokens, adapters, options));
     }
 
     /** As {@link #UNet(UNetConfig, Map, Device, DType, int, int, int, int, Adapters)}, forming the attention / FF Linear gradients. */
@@ -113,6 +125,40 @@ public final class UNet extends UNetBlocks implements AutoCloseable {
      */
     public UNet(UNetConfig config, Map<String, Tensor> params, Device device, DType dtype,
                 int batch, int height, int width, int contextTokens, Adapters adapters) {
+        this(config, params, device, dtype, batch, height, width, contextTokens, adapters, UNetOptions.DEFAULT);
+    }
+
+    /** As {@link #UNet(UNetConfig, Map, Device, DType, int, int, int, int, Adapters)}, keeping activations as {@code options} say. */
+    public UNet(UNetConfig config, Map<String, Tensor> params, Device device, DType dtype,
+                int batch, int height, int width, int contextTokens, Adapters adapters, UNetOptions options) {
+        this(config, params, device, dtype, batch, height, width, contextTokens, adapters,
+                options.gradientCheckpointing() ? moduleScratchBytes(config, params, dtype, batch, height, width, contextTokens, adapters) : 0);
+    }
+
+    /** Bytes of a region that holds any one module's internals, big enough to measure them all: a planning device reserves nothing. */
+    private static final long MEASURING = 1L << 48;
+
+    /**
+     * The largest module's internals, found by building this UNet on a {@link PlanningDevice} (which allocates
+     * nothing) with its modules laid out in one unbounded region; frees {@code params} if that fails, as the constructor does.
+     */
+    private static long moduleScratchBytes(UNetConfig config, Map<String, Tensor> params, DType dtype, int batch, int height, int width,
+                                           int contextTokens, Adapters adapters) {
+        try (PlanningDevice d = new PlanningDevice()) {
+            Map<String, Tensor> shapes = new LinkedHashMap<>();
+            for (ParamSpec p : UNetLayout.parameters(config)) shapes.put(p.name(), Tensor.allocate(d, dtype, p.shape()));
+            try (UNet measured = new UNet(config, shapes, d, dtype, batch, height, width, contextTokens, adapters, MEASURING)) {
+                return Math.max(measured.moduleScratch.peak(), 1);
+            }
+        } catch (RuntimeException e) {
+            for (Tensor t : params.values()) t.close();
+            throw e;
+        }
+    }
+
+    /** {@code scratchBytes}: the size of the region all modules share, or 0 to give every module its own buffers. */
+    private UNet(UNetConfig config, Map<String, Tensor> params, Device device, DType dtype,
+                 int batch, int height, int width, int contextTokens, Adapters adapters, long scratchBytes) {
         if (config.admInChannels() > 0) throw new UnsupportedOperationException("unet: SDXL's label embedding (adm) is not implemented");
         int scale = 1 << (config.levels() - 1);
         if (batch < 1 || contextTokens < 1 || height < 1 || width < 1 || height % scale != 0 || width % scale != 0) {
@@ -135,6 +181,7 @@ public final class UNet extends UNetBlocks implements AutoCloseable {
             tAct = alloc(dtype, B, E);
             temb = alloc(dtype, B, E);
             tembAct = alloc(dtype, B, E);
+            if (scratchBytes > 0) moduleScratch = new ModuleScratch(device.allocate(scratchBytes));
 
             dContextPart = alloc(dtype, B, contextTokens, config.contextDim());
             convInW = param("input_blocks.0.0.weight");
@@ -260,6 +307,7 @@ public final class UNet extends UNetBlocks implements AutoCloseable {
             m.forward();
             h = m.output();
         }
+        internalsOf = moduleScratch == null ? null : up.getLast();
         NormOps.groupnormForward(outNorm, outMean, outRstd, h, outNormG, outNormB, NormOps.GROUPS, NormOps.EPS, true);
         Conv2dOps.forward(output, outNorm, outConvW, outConvB, workspace, outConvP);
         forwardDone = true;
@@ -309,12 +357,24 @@ public final class UNet extends UNetBlocks implements AutoCloseable {
                 BasicOps.add(gs, gs, db);
                 continue;
             }
-            m.backward(grad.get(m.output()), grad.get(m.input()));
+            backward(m);
         }
-        for (int i = middle.size() - 1; i >= 0; i--) middle.get(i).backward(grad.get(middle.get(i).output()), grad.get(middle.get(i).input()));
-        for (int i = down.size() - 1; i >= 0; i--) down.get(i).backward(grad.get(down.get(i).output()), grad.get(down.get(i).input()));
+        for (int i = middle.size() - 1; i >= 0; i--) backward(middle.get(i));
+        for (int i = down.size() - 1; i >= 0; i--) backward(down.get(i));
         Conv2dOps.backwardInput(dLatents, grad.get(hIn), convInW, workspace, convInP);
         return dLatents;
+    }
+
+    /**
+     * Module m's backward; under checkpointing first its forward again (from its kept input into the shared region,
+     * rewriting its output with the same bits), unless the region still holds its internals.
+     */
+    private void backward(Module m) {
+        if (moduleScratch != null && internalsOf != m) {
+            m.forward();
+            internalsOf = m;
+        }
+        m.backward(grad.get(m.output()), grad.get(m.input()));
     }
 
     /** The output of the module before position i of {@code up} (the middle block's output before the first). */
@@ -343,5 +403,6 @@ public final class UNet extends UNetBlocks implements AutoCloseable {
         for (Tensor t : owned) t.close();
         owned.clear();
         if (workspace != null) workspace.close();
+        if (moduleScratch != null) moduleScratch.close();
     }
 }

@@ -46,6 +46,7 @@ abstract class UNetBlocks {
     Tensor dContextPart;    // (B, T, context width) one cross-attention's context gradient, scratch
     DeviceBuffer workspace;
     long workspaceBytes;
+    ModuleScratch moduleScratch;   // under gradient checkpointing: where every module's internals live; else null
 
     // per call
     Tensor contextIn;       // the last forward's context (cross-attention k, v inputs; read by backward)
@@ -74,6 +75,19 @@ abstract class UNetBlocks {
         return t;
     }
 
+    /**
+     * A module's internal buffer (a saved activation, a LoRA intermediate, backward scratch): its own allocation,
+     * or under gradient checkpointing a place in the region all modules share. Module outputs use {@link #alloc}.
+     */
+    Tensor internal(DType type, long... dims) {
+        return moduleScratch == null ? alloc(type, dims) : moduleScratch.carve(type, dims);
+    }
+
+    /** Called first by every module's constructor: its internals overlay the previous module's in the shared region. */
+    void beginModule() {
+        if (moduleScratch != null) moduleScratch.beginModule();
+    }
+
     Conv2dParams conv(Conv2dParams p) {
         workspaceBytes = Math.max(workspaceBytes, Conv2dOps.workspaceBytes(p));
         return p;
@@ -81,7 +95,7 @@ abstract class UNetBlocks {
 
     /** The conv {@code layer} (weight, bias) with geometry p, LoCon-adapted where the adapters say. */
     AdaptedConv adaptedConv(String layer, Conv2dParams p) {
-        AdaptedConv c = new AdaptedConv("unet " + layer, param(layer + ".weight"), param(layer + ".bias"), p, adapters.at(layer + ".weight"), this::alloc);
+        AdaptedConv c = new AdaptedConv("unet " + layer, param(layer + ".weight"), param(layer + ".bias"), p, adapters.at(layer + ".weight"), this::internal);
         workspaceBytes = Math.max(workspaceBytes, c.workspaceBytes());
         return c;
     }
@@ -94,7 +108,7 @@ abstract class UNetBlocks {
         Tensor w = param(layer + ".weight"), b = bias ? param(layer + ".bias") : null;
         boolean g = formsGradients && adapters.linearGradients();
         return new AdaptedLinear("unet " + layer, w, b, g ? gradFor(layer + ".weight", w) : null, g && bias ? gradFor(layer + ".bias", b) : null,
-                adapters.at(layer + ".weight"), rows, this::alloc);
+                adapters.at(layer + ".weight"), rows, this::internal);
     }
 
     final Map<Long, Tensor[]> discards = new java.util.HashMap<>();
@@ -149,6 +163,7 @@ abstract class UNetBlocks {
         final Tensor dE;                                  // (B, Cout) d loss / d e, only when emb_layers is adapted
 
         ResBlock(String prefix, Tensor x, int cout) {
+            beginModule();
             this.x = x;
             int B = batch, cin = (int) x.shape().dim(1), H = (int) x.shape().dim(2), W = (int) x.shape().dim(3);
             n1g = param(prefix + ".in_layers.0.weight");
@@ -159,22 +174,22 @@ abstract class UNetBlocks {
             c2 = adaptedConv(prefix + ".out_layers.3", Conv2dParams.same3x3(B, cout, H, W, cout));
             sc = cin != cout ? adaptedConv(prefix + ".skip_connection", Conv2dParams.pointwise(B, cin, H, W, cout)) : null;
             emb = linear(prefix + ".emb_layers.1", true, B, false);
-            a1 = alloc(dtype, B, cin, H, W);
-            mean1 = alloc(DType.F32, (long) B * NormOps.GROUPS);
-            rstd1 = alloc(DType.F32, (long) B * NormOps.GROUPS);
-            h1 = alloc(dtype, B, cout, H, W);
-            e = alloc(dtype, B, cout);
-            a2 = alloc(dtype, B, cout, H, W);
-            mean2 = alloc(DType.F32, (long) B * NormOps.GROUPS);
-            rstd2 = alloc(DType.F32, (long) B * NormOps.GROUPS);
-            h2 = alloc(dtype, B, cout, H, W);
-            skip = sc != null ? alloc(dtype, B, cout, H, W) : null;
+            a1 = internal(dtype, B, cin, H, W);
+            mean1 = internal(DType.F32, (long) B * NormOps.GROUPS);
+            rstd1 = internal(DType.F32, (long) B * NormOps.GROUPS);
+            h1 = internal(dtype, B, cout, H, W);
+            e = internal(dtype, B, cout);
+            a2 = internal(dtype, B, cout, H, W);
+            mean2 = internal(DType.F32, (long) B * NormOps.GROUPS);
+            rstd2 = internal(DType.F32, (long) B * NormOps.GROUPS);
+            h2 = internal(dtype, B, cout, H, W);
+            skip = sc != null ? internal(dtype, B, cout, H, W) : null;
             out = alloc(dtype, B, cout, H, W);
-            dE = emb.trains() ? alloc(dtype, B, cout) : null;
-            dA = alloc(dtype, B, cout, H, W);
-            dH = alloc(dtype, B, cout, H, W);
-            dx = alloc(dtype, B, cin, H, W);
-            dxa = alloc(dtype, B, cin, H, W);
+            dE = emb.trains() ? internal(dtype, B, cout) : null;
+            dA = internal(dtype, B, cout, H, W);
+            dH = internal(dtype, B, cout, H, W);
+            dx = internal(dtype, B, cin, H, W);
+            dxa = internal(dtype, B, cin, H, W);
             dIn = discard(cin);
             dMid = discard(cout);
         }
@@ -261,30 +276,30 @@ abstract class UNetBlocks {
             if (C % heads != 0) throw new IllegalArgumentException("unet: " + C + " channels do not split into " + heads + " heads");
             selfP = AttentionParams.packed(batch, heads, N, N, C / heads, false);
             crossP = AttentionParams.packed(batch, heads, N, contextTokens, C / heads, false);
-            ln1 = alloc(dtype, B, N, C);
-            m1 = alloc(DType.F32, B * N);
-            r1 = alloc(DType.F32, B * N);
-            q1o = alloc(dtype, B, N, C);
-            k1o = alloc(dtype, B, N, C);
-            v1o = alloc(dtype, B, N, C);
-            att1 = alloc(dtype, B, N, C);
-            lse1 = alloc(DType.F32, selfP.rows());
-            x1 = alloc(dtype, B, N, C);
-            ln2 = alloc(dtype, B, N, C);
-            m2 = alloc(DType.F32, B * N);
-            r2 = alloc(DType.F32, B * N);
-            q2o = alloc(dtype, B, N, C);
-            k2o = alloc(dtype, B, T, C);
-            v2o = alloc(dtype, B, T, C);
-            att2 = alloc(dtype, B, N, C);
-            lse2 = alloc(DType.F32, crossP.rows());
-            x2 = alloc(dtype, B, N, C);
-            ln3 = alloc(dtype, B, N, C);
-            m3 = alloc(DType.F32, B * N);
-            r3 = alloc(DType.F32, B * N);
-            ff1 = alloc(dtype, B, N, 8L * C);
-            geglu = alloc(dtype, B, N, 4L * C);
-            x3 = alloc(dtype, B, N, C);
+            ln1 = internal(dtype, B, N, C);
+            m1 = internal(DType.F32, B * N);
+            r1 = internal(DType.F32, B * N);
+            q1o = internal(dtype, B, N, C);
+            k1o = internal(dtype, B, N, C);
+            v1o = internal(dtype, B, N, C);
+            att1 = internal(dtype, B, N, C);
+            lse1 = internal(DType.F32, selfP.rows());
+            x1 = internal(dtype, B, N, C);
+            ln2 = internal(dtype, B, N, C);
+            m2 = internal(DType.F32, B * N);
+            r2 = internal(DType.F32, B * N);
+            q2o = internal(dtype, B, N, C);
+            k2o = internal(dtype, B, T, C);
+            v2o = internal(dtype, B, T, C);
+            att2 = internal(dtype, B, N, C);
+            lse2 = internal(DType.F32, crossP.rows());
+            x2 = internal(dtype, B, N, C);
+            ln3 = internal(dtype, B, N, C);
+            m3 = internal(DType.F32, B * N);
+            r3 = internal(DType.F32, B * N);
+            ff1 = internal(dtype, B, N, 8L * C);
+            geglu = internal(dtype, B, N, 4L * C);
+            x3 = internal(dtype, B, N, C);
         }
 
         /**
@@ -355,17 +370,17 @@ abstract class UNetBlocks {
 
         Scratch(int C, int N, int heads) {
             long B = batch;
-            dRes = alloc(dtype, B, N, C);
-            dA = alloc(dtype, B, N, C);
-            dB = alloc(dtype, B, N, C);
-            dq = alloc(dtype, B, N, C);
-            dk = alloc(dtype, B, N, C);
-            dv = alloc(dtype, B, N, C);
-            dk2 = alloc(dtype, B, contextTokens, C);
-            dv2 = alloc(dtype, B, contextTokens, C);
-            dFf1 = alloc(dtype, B, N, 8L * C);
-            dGeglu = alloc(dtype, B, N, 4L * C);
-            delta = alloc(DType.F32, B * heads * N);
+            dRes = internal(dtype, B, N, C);
+            dA = internal(dtype, B, N, C);
+            dB = internal(dtype, B, N, C);
+            dq = internal(dtype, B, N, C);
+            dk = internal(dtype, B, N, C);
+            dv = internal(dtype, B, N, C);
+            dk2 = internal(dtype, B, contextTokens, C);
+            dv2 = internal(dtype, B, contextTokens, C);
+            dFf1 = internal(dtype, B, N, 8L * C);
+            dGeglu = internal(dtype, B, N, 4L * C);
+            delta = internal(DType.F32, B * heads * N);
             dLn = discard(C);
         }
     }
@@ -383,6 +398,7 @@ abstract class UNetBlocks {
         final Tensor out;                 // (B, C, H, W)
 
         SpatialTransformer(String prefix, Tensor x, int depth) {
+            beginModule();
             this.x = x;
             int B = batch, C = (int) x.shape().dim(1), N = (int) (x.shape().dim(2) * x.shape().dim(3));
             ng = param(prefix + ".norm.weight");
@@ -393,19 +409,19 @@ abstract class UNetBlocks {
             outB = param(prefix + ".proj_out.bias");
             int kernel = config.linearProjection() ? 0 : 1;
             LoraAdapter in = adapters.at(prefix + ".proj_in.weight"), outA = adapters.at(prefix + ".proj_out.weight");
-            inLora = in == null ? null : new ProjectionLora("unet " + prefix + ".proj_in", device, in, kernel, B, C, N, UNetBlocks.this::alloc);
-            outLora = outA == null ? null : new ProjectionLora("unet " + prefix + ".proj_out", device, outA, kernel, B, C, N, UNetBlocks.this::alloc);
-            gn = alloc(dtype, x.shape().dims());
-            gnMean = alloc(DType.F32, (long) B * NormOps.GROUPS);
-            gnRstd = alloc(DType.F32, (long) B * NormOps.GROUPS);
-            tokens = alloc(dtype, B, N, C);
-            proj = alloc(dtype, B, N, C);
+            inLora = in == null ? null : new ProjectionLora("unet " + prefix + ".proj_in", device, in, kernel, B, C, N, UNetBlocks.this::internal);
+            outLora = outA == null ? null : new ProjectionLora("unet " + prefix + ".proj_out", device, outA, kernel, B, C, N, UNetBlocks.this::internal);
+            gn = internal(dtype, x.shape().dims());
+            gnMean = internal(DType.F32, (long) B * NormOps.GROUPS);
+            gnRstd = internal(DType.F32, (long) B * NormOps.GROUPS);
+            tokens = internal(dtype, B, N, C);
+            proj = internal(dtype, B, N, C);
             blocks = new TransformerBlock[depth];
             for (int d = 0; d < depth; d++) blocks[d] = new TransformerBlock(prefix + ".transformer_blocks." + d, C, N);
             out = alloc(dtype, x.shape().dims());
             scratch = new Scratch(C, N, config.heads(C));
-            dGn = alloc(dtype, x.shape().dims());
-            dx = alloc(dtype, x.shape().dims());
+            dGn = internal(dtype, x.shape().dims());
+            dx = internal(dtype, x.shape().dims());
             dNorm = discard(C);
         }
 
@@ -460,12 +476,13 @@ abstract class UNetBlocks {
         final AdaptedConv conv;
 
         Downsample(String prefix, Tensor x) {
+            beginModule();
             this.x = x;
             int C = (int) x.shape().dim(1), H = (int) x.shape().dim(2), W = (int) x.shape().dim(3);
             Conv2dParams p = Conv2dParams.down3x3(batch, C, H, W, C);
             conv = adaptedConv(prefix, p);
             out = alloc(dtype, batch, C, p.hOut(), p.wOut());
-            dx = alloc(dtype, x.shape().dims());
+            dx = internal(dtype, x.shape().dims());
         }
 
         final Tensor dx;
@@ -498,13 +515,14 @@ abstract class UNetBlocks {
         final AdaptedConv conv;
 
         Upsample(String prefix, Tensor x) {
+            beginModule();
             this.x = x;
             int C = (int) x.shape().dim(1), H = 2 * (int) x.shape().dim(2), W = 2 * (int) x.shape().dim(3);
             conv = adaptedConv(prefix, Conv2dParams.same3x3(batch, C, H, W, C));
-            up = alloc(dtype, batch, C, H, W);
+            up = internal(dtype, batch, C, H, W);
             out = alloc(dtype, batch, C, H, W);
-            dUp = alloc(dtype, batch, C, H, W);
-            dx = alloc(dtype, x.shape().dims());
+            dUp = internal(dtype, batch, C, H, W);
+            dx = internal(dtype, x.shape().dims());
         }
 
         final Tensor dUp, dx;
