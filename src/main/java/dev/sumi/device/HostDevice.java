@@ -14,6 +14,7 @@ import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
@@ -117,6 +118,8 @@ public final class HostDevice implements Device {
     private final long capacity;
     private final AtomicLong used = new AtomicLong();
     private volatile boolean closed;
+    private final Object workspaceLock = new Object();
+    private DeviceBuffer workspace;   // guarded by workspaceLock; see withWorkspace
 
     private HostDevice(Library lib, KernelManifest manifest, long capacity) {
         this.lib = lib;
@@ -366,8 +369,31 @@ public final class HostDevice implements Device {
         return new MemoryInfo(capacity - used.get(), capacity);
     }
 
+    /**
+     * Runs {@code use} with this device's scratch buffer of at least {@code bytes}, held exclusively
+     * for the call (other threads wait): host-only ops that need a large temporary (materialised
+     * attention's score matrices) take it from here rather than allocate in every training step. The
+     * buffer grows to the largest size asked for and is kept, counted in {@link #memoryInfo}, until
+     * {@link #close}; callers bound what they ask for.
+     */
+    public void withWorkspace(long bytes, Consumer<DeviceBuffer> use) {
+        synchronized (workspaceLock) {
+            checkOpen();
+            if (workspace == null || workspace.bytes() < bytes) {
+                if (workspace != null) free(workspace);
+                workspace = null;
+                workspace = allocate(bytes);
+            }
+            use.accept(workspace);
+        }
+    }
+
     @Override
     public void close() {
+        synchronized (workspaceLock) {
+            if (workspace != null) free(workspace);
+            workspace = null;
+        }
         closed = true;
     }
 

@@ -3,6 +3,7 @@ package dev.sumi.ops;
 import dev.sumi.device.CudaDevice;
 import dev.sumi.device.Device;
 import dev.sumi.device.Dim3;
+import dev.sumi.device.HostDevice;
 import dev.sumi.tensor.DType;
 import dev.sumi.tensor.Tensor;
 
@@ -16,9 +17,9 @@ import java.util.Arrays;
  * (F32, F16 or BF16), lse and delta are F32 [B, H, Tq]. Every output is written with {@code =};
  * results are deterministic (no atomics).
  *
- * <p>Two implementations keep that contract: tensor-core kernels (attention_mma.cu; F16 and BF16 on a
- * GPU of compute capability 8.0 or above) and scalar ones (attention.cu; F32, older GPUs, the host).
- * {@link #kernelsFor} picks.
+ * <p>Three implementations keep that contract: tensor-core kernels (attention_mma.cu; F16 and BF16 on a
+ * GPU of compute capability 8.0 or above), scalar ones (attention.cu; F32, older GPUs) and, on the host
+ * device, a materialised computation ({@link HostAttention}). {@link #kernelsFor} picks.
  */
 public final class AttentionOps {
     private AttentionOps() {}
@@ -32,14 +33,20 @@ public final class AttentionOps {
         /** attention.cu: float tiles, scalar FMA loops; every storage type and device. */
         SCALAR,
         /** attention_mma.cu: mma.sync on 16-bit tiles; F16/BF16 only (the host build runs it emulated, slowly). */
-        MMA
+        MMA,
+        /**
+         * {@link HostAttention}: host GEMMs around the barrier-free kernels of attention_rows.cu; the host
+         * device only, where the tiled kernels' barriers run as fibers (seconds per self-attention at T = 1024).
+         */
+        MATERIALIZED
     }
 
     /** Threads per block and rows (queries or keys) per block of the tensor-core kernels (attention_mma.cu). */
     static final int MMA_THREADS = 128, MMA_ROWS = 64;
 
-    /** Tensor cores for F16/BF16 on sm_80+ (mma.sync m16n8k16 with BF16 needs 8.0), scalar kernels elsewhere. */
+    /** The host: materialised; tensor cores for F16/BF16 on sm_80+ (mma.sync m16n8k16 with BF16 needs 8.0); scalar kernels elsewhere. */
     static Kernels kernelsFor(Device d, DType t) {
+        if (d instanceof HostDevice) return Kernels.MATERIALIZED;
         boolean halfType = t == DType.F16 || t == DType.BF16;
         return halfType && d instanceof CudaDevice c && c.computeCapability()[0] >= 8 ? Kernels.MMA : Kernels.SCALAR;
     }
@@ -77,7 +84,11 @@ public final class AttentionOps {
         DType t = storageType("forward", out, q, k, v);
         check("forward", p, out, lse, null, q, k, v);
         distinct("forward", out, q, k, v);
-        checkKernels(kernels, t);
+        checkKernels(kernels, t, out.device());
+        if (kernels == Kernels.MATERIALIZED) {
+            HostAttention.forward((HostDevice) out.device(), out, lse, q, k, v, p);
+            return;
+        }
         String s = t.kernelSuffix();
         Device d = out.device();
         int bh = p.batch() * p.heads();
@@ -112,7 +123,11 @@ public final class AttentionOps {
         distinct("backward", dq, dout, out, q, k, v);
         distinct("backward", dk, dout, out, q, k, v);
         distinct("backward", dv, dout, out, q, k, v);
-        checkKernels(kernels, t);
+        checkKernels(kernels, t, dq.device());
+        if (kernels == Kernels.MATERIALIZED) {
+            HostAttention.backward((HostDevice) dq.device(), dq, dk, dv, delta, dout, out, lse, q, k, v, p);
+            return;
+        }
         String s = t.kernelSuffix();
         Device d = dq.device();
         int bh = p.batch() * p.heads();
@@ -131,8 +146,11 @@ public final class AttentionOps {
                 args(p, dq, dout, lse, delta, q, k, v));
     }
 
-    private static void checkKernels(Kernels kernels, DType t) {
+    private static void checkKernels(Kernels kernels, DType t, Device d) {
         if (kernels == Kernels.MMA && t == DType.F32) throw new IllegalArgumentException("attention: the tensor-core kernels take F16 or BF16, not F32");
+        if (kernels == Kernels.MATERIALIZED && !(d instanceof HostDevice)) {
+            throw new IllegalArgumentException("attention: the materialised path runs on the host device only, not " + d.name());
+        }
     }
 
     private static Object[] args(AttentionParams p, Object... tensors) {

@@ -32,8 +32,8 @@ class HostMmaAttentionOpsTest extends AttentionOpsContract {
     }
 
     @Test
-    void theHostPicksTheScalarKernelsAndTheTilesFitTheLaunchLimit() {
-        for (DType t : FLOATS) assertEquals(AttentionOps.Kernels.SCALAR, AttentionOps.kernelsFor(Devices.host(), t));
+    void theHostPicksTheMaterialisedPathAndTheTilesFitTheLaunchLimit() {
+        for (DType t : FLOATS) assertEquals(AttentionOps.Kernels.MATERIALIZED, AttentionOps.kernelsFor(Devices.host(), t));
         assertEquals(14_336, AttentionOps.mmaSharedBytes(40));
         assertEquals(43_008, AttentionOps.mmaSharedBytes(AttentionParams.MAX_HEAD_DIM));
         assertEquals("d64", AttentionOps.mmaHeadDimClass(64));
