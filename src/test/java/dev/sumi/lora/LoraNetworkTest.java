@@ -105,7 +105,8 @@ class LoraNetworkTest {
         assertEquals(0.75f, b.export().get(name).alpha());
 
         Map<String, LoraTensors> bad = new LinkedHashMap<>(file);
-        bad.put(name, new LoraTensors(name, w.down(), new long[] {2, 1280, 1, 1}, w.up(), w.upShape(), 1));
+        // a well-formed LoRA tensor pair of the right sizes but a Linear's shapes, where the module is a 3x3 conv
+        bad.put(name, new LoraTensors(name, w.down(), new long[] {2, 1280 * 9}, w.up(), new long[] {1280, 2}, 1));
         var e = assertThrows(IllegalArgumentException.class, () -> b.load(bad));
         assertTrue(e.getMessage().contains(name + ".lora_down.weight"), e.getMessage());
         Map<String, LoraTensors> extra = new LinkedHashMap<>(file);
