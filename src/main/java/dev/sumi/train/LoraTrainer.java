@@ -341,10 +341,11 @@ public final class LoraTrainer implements Trainer {
                 s.unet.backward(s.dPred);
             }
             double lr = run.lrSchedule.lr(Math.toIntExact(applied), optimizer.baseLearningRate());
-            boolean ok = optimizer.step(lr, lossScale, applied + 1);
+            // the loss first: an overflowing loss can come with finite gradients, and that step must not be applied either
             double loss = s.loss.toFloats()[0];
+            boolean ok = Double.isFinite(loss) && optimizer.step(lr, lossScale, applied + 1);
             step++;
-            if (ok && Double.isFinite(loss)) {
+            if (ok) {
                 applied++;
                 skipsInARow = 0;
                 lora.castForForward();
@@ -358,7 +359,7 @@ public final class LoraTrainer implements Trainer {
                 }
                 loss = Double.NaN;
             }
-            run.progress.step(new ProgressSink.Step(epoch + 1, step, loss, lr, used(run.device), !(ok)));
+            run.progress.step(new ProgressSink.Step(epoch + 1, step, loss, lr, used(run.device), !ok));
             return loss;
         }
     }

@@ -13,6 +13,8 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Arrays;
 import java.util.List;
 import java.util.stream.Stream;
 
@@ -38,18 +40,24 @@ class LoraTrainerFailuresTest {
     }
 
     @Test
-    void aNanInTheUnetSkipsEveryStepAndStopsTheRunWithoutSavingAnything() throws Exception {
-        Path nan = TrainRuns.editedModel(model, dir.resolve("nan-unet.safetensors"),
+    void anOverflowingLossSkipsEveryStepAndStopsTheRunWithoutSavingAnything() throws Exception {
+        // the UNet's output is ~3e19: the loss overflows to infinity while the gradients stay finite, so the loop must
+        // look at the loss itself, not only at the gradients (it applied such steps before)
+        Path nan = TrainRuns.editedModel(model, dir.resolve("huge-unet.safetensors"),
                 (name, v) -> {
-                    if (name.equals("model.diffusion_model.out.2.bias")) v[0] = Float.NaN;
+                    if (name.equals("model.diffusion_model.out.2.bias")) Arrays.fill(v, 3e19f);
                     return v;
                 });
-        Path out = dir.resolve("nan-unet");
+        Path out = dir.resolve("huge-unet");
         TrainConfig config = TrainRuns.config(nan, data, out, "max_train_epochs", "1", "train_batch_size", "1");
-        TrainingException e = assertThrows(TrainingException.class, () -> TrainRuns.train(new LoraTrainer(2), config, 0));
+        Interrupt interrupt = new Interrupt(Duration.ofSeconds(10));
+        TrainRuns.Recorder r = new TrainRuns.Recorder(interrupt, 0);
+        TrainingException e = assertThrows(TrainingException.class, () -> new LoraTrainer(2).train(config, r, interrupt));
+        assertEquals(1, r.steps.size(), "the first skip is reported as a step, the second ends the run with the error");
+        assertTrue(r.steps.stream().allMatch(s -> s.skipped() && Double.isNaN(s.loss())), r.steps.toString());
         assertTrue(e.getMessage().startsWith("stopped: 2 steps in a row had a non-finite loss or gradient"), e.getMessage());
         assertEquals(1, e.getMessage().lines().count());
-        assertEquals(List.of(), safetensorsUnder(out), "nothing is saved from a run that only met NaN");
+        assertEquals(List.of(), safetensorsUnder(out), "nothing is saved from a run whose every step was skipped");
     }
 
     @Test
