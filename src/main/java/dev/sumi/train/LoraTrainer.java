@@ -84,6 +84,7 @@ public final class LoraTrainer implements Trainer {
         int stepsPerEpoch = EpochPlan.stepsPerEpoch(items, config.trainBatchSize());
         int epochs = config.maxTrainEpochs() != null ? config.maxTrainEpochs() : Math.ceilDiv(config.maxTrainSteps(), stepsPerEpoch);
         long totalSteps = config.maxTrainEpochs() != null ? (long) epochs * stepsPerEpoch : config.maxTrainSteps();
+        if (resumed == null) LoraOutputs.refuseExisting(config, epochs);
 
         try (Checkpoint checkpoint = Checkpoint.open(config.pretrainedModel(), config.vParameterization() ? Boolean.TRUE : null);
              Device device = DeviceSelector.open(config.device())) {

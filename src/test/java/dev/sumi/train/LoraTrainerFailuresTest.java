@@ -114,6 +114,13 @@ class LoraTrainerFailuresTest {
         TrainingException e = assertThrows(TrainingException.class, () -> TrainRuns.train(TrainRuns.config(model, data, out, "max_train_epochs", "1", "train_batch_size", "1")));
         assertTrue(e.getMessage().startsWith(mine + ": already exists"), e.getMessage());
         assertEquals("someone's LoRA", Files.readString(mine));
+        assertEquals(List.of(mine), safetensorsUnder(out));
+
+        // an interrupted run's state is not replaced by a fresh run either: it points to --resume
+        Path interrupted = Files.createDirectories(dir.resolve("interrupted").resolve("demo-state"));
+        e = assertThrows(TrainingException.class, () -> TrainRuns.train(TrainRuns.config(model, data, interrupted.getParent(), "max_train_epochs", "1")));
+        assertTrue(e.getMessage().startsWith(interrupted + ": already exists; "), e.getMessage());
+        assertTrue(e.getMessage().contains("--resume " + interrupted), e.getMessage());
     }
 
     @Test
