@@ -25,6 +25,7 @@ import java.util.EnumMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.stream.Stream;
 
 /**
  * The README's first command: with no downloads, makes the embedded tiny model and a drawn, captioned dataset,
@@ -90,11 +91,14 @@ public final class DemoCommand implements java.util.concurrent.Callable<Integer>
         return 0;
     }
 
-    /** run, run-2, run-3, ...: a rerun of the demo never replaces an earlier run's files. */
+    /**
+     * demo, demo-2, demo-3, ...: a rerun of the demo never replaces an earlier run's files, nor meets those of an
+     * interrupted one (its first epoch's file or its state), which the trainer refuses to replace.
+     */
     private static String nextRunName(Path dir) {
         for (int i = 1; ; i++) {
             String n = i == 1 ? "demo" : "demo-" + i;
-            if (!Files.exists(dir.resolve(n + ".safetensors"))) return n;
+            if (Stream.of(n + ".safetensors", n + "-000001.safetensors", n + "-state").noneMatch(f -> Files.exists(dir.resolve(f)))) return n;
         }
     }
 

@@ -25,8 +25,9 @@ import java.util.Map;
 /**
  * What a run writes, named as the train-tools extension and kohya name them: {@code <name>-000002.safetensors}
  * every save_every_n_epochs, {@code <name>.safetensors} at the end, states {@code <name>-000002-state} and
- * {@code <name>-state}. A fresh run refuses to start when one of its LoRA files already exists (sumi never
- * replaces a file it did not write in this run); a resumed run may rewrite the epochs it replays.
+ * {@code <name>-state}. A fresh run refuses to start when one of its LoRA files or state folders already exists
+ * ({@link #refuseExisting}: sumi never replaces a file it did not write in this run); a resumed run may rewrite the
+ * epochs it replays.
  */
 final class LoraOutputs {
     private final TrainConfig config;
@@ -45,16 +46,6 @@ final class LoraOutputs {
         this.epochs = epochs;
         this.base = A1111LoraNames.of(arch);
         this.overwrite = resuming;
-        if (!resuming) {
-            for (int e = 1; e <= epochs; e++) {
-                boolean last = e == epochs;
-                if (!last && e % config.saveEveryNEpochs() != 0) continue;
-                Path f = loraFile(e, last);
-                if (Files.exists(f)) {
-                    throw new TrainingException(f + ": already exists; choose another --output-name or --output-dir (sumi does not replace files it did not write in this run)");
-                }
-            }
-        }
         Files.createDirectories(config.outputDir());
         Path model = config.pretrainedModel();
         ModelHashes hashes = Files.isRegularFile(model) ? ModelHashes.of(model) : null;
@@ -93,15 +84,48 @@ final class LoraOutputs {
         return a == Math.rint(a) ? Long.toString((long) a) : Double.toString(a);
     }
 
+    /**
+     * Refuses a fresh run of {@code epochs} epochs when a file or state folder it may write exists. An interrupt may
+     * come at any step, so the interrupted state's folder counts too: replacing it would lose the state a user meant
+     * to --resume. Called before the expensive setup (latents, text), so a refusal is immediate.
+     */
+    static void refuseExisting(TrainConfig config, int epochs) {
+        List<Path> written = new ArrayList<>(List.of(interruptedStateDir(config)));
+        for (int e = 1; e <= epochs; e++) {
+            boolean last = e == epochs;
+            if (!last && e % config.saveEveryNEpochs() != 0) continue;
+            written.add(loraFile(config, e, last));
+            if (config.saveState()) written.add(stateDir(config, e, last));
+        }
+        for (Path f : written) {
+            if (Files.exists(f)) {
+                String resume = f.getFileName().toString().endsWith("-state") ? ", or continue it with --resume " + f : "";
+                throw new TrainingException(f + ": already exists; choose another --output-name or --output-dir" + resume + " (sumi does not replace files it did not write in this run)");
+            }
+        }
+    }
+
     Path loraFile(int epoch, boolean last) {
+        return loraFile(config, epoch, last);
+    }
+
+    private static Path loraFile(TrainConfig config, int epoch, boolean last) {
         return config.outputDir().resolve(last ? config.outputName() + ".safetensors" : String.format(Locale.ROOT, "%s-%06d.safetensors", config.outputName(), epoch));
     }
 
     Path stateDir(int epoch, boolean last) {
+        return stateDir(config, epoch, last);
+    }
+
+    private static Path stateDir(TrainConfig config, int epoch, boolean last) {
         return config.outputDir().resolve(last ? config.outputName() + "-state" : String.format(Locale.ROOT, "%s-%06d-state", config.outputName(), epoch));
     }
 
     Path interruptedStateDir() {
+        return interruptedStateDir(config);
+    }
+
+    private static Path interruptedStateDir(TrainConfig config) {
         return config.outputDir().resolve(config.outputName() + "-state");
     }
 

@@ -54,6 +54,17 @@ public final class LoraTrainer implements Trainer {
     /** A run stops when this many optimizer steps in a row meet a non-finite loss or gradient (DESIGN 4, NaN guard). */
     static final int MAX_SKIPS_IN_A_ROW = 20;
 
+    private final int maxSkipsInARow;
+
+    public LoraTrainer() {
+        this(MAX_SKIPS_IN_A_ROW);
+    }
+
+    /** A loop that gives up after {@code maxSkipsInARow} non-finite steps (tests reach the NaN guard in a few steps). */
+    LoraTrainer(int maxSkipsInARow) {
+        this.maxSkipsInARow = maxSkipsInARow;
+    }
+
     @Override
     public void train(TrainConfig config, ProgressSink progress, Interrupt interrupt) throws Exception {
         TrainState resumed = config.resume() != null ? TrainState.load(config.resume()) : null;
@@ -73,6 +84,7 @@ public final class LoraTrainer implements Trainer {
         int stepsPerEpoch = EpochPlan.stepsPerEpoch(items, config.trainBatchSize());
         int epochs = config.maxTrainEpochs() != null ? config.maxTrainEpochs() : Math.ceilDiv(config.maxTrainSteps(), stepsPerEpoch);
         long totalSteps = config.maxTrainEpochs() != null ? (long) epochs * stepsPerEpoch : config.maxTrainSteps();
+        if (resumed == null) LoraOutputs.refuseExisting(config, epochs);
 
         try (Checkpoint checkpoint = Checkpoint.open(config.pretrainedModel(), config.vParameterization() ? Boolean.TRUE : null);
              Device device = DeviceSelector.open(config.device())) {
@@ -90,7 +102,7 @@ public final class LoraTrainer implements Trainer {
                 case FP32 -> DType.F32;
             };
             RunContext run = new RunContext(config, checkpoint, arch, device, dtype, dataset, placed, items, stepsPerEpoch, epochs, totalSteps,
-                    checkpoint.prediction().v(), progress, interrupt);
+                    checkpoint.prediction().v(), progress, interrupt, maxSkipsInARow);
             run.go(resumed);
         }
     }
@@ -137,12 +149,13 @@ public final class LoraTrainer implements Trainer {
         final boolean vPrediction;
         final ProgressSink progress;
         final Interrupt interrupt;
+        final int maxSkipsInARow;
         final NoiseSchedule schedule = NoiseSchedule.stableDiffusion();
         final LrSchedule lrSchedule;
 
         RunContext(TrainConfig config, Checkpoint checkpoint, ModelArchitecture arch, Device device, DType dtype, Dataset dataset,
                    List<Placement.Placed> placed, List<EpochPlan.Item> items, int stepsPerEpoch, int epochs, long totalSteps,
-                   boolean vPrediction, ProgressSink progress, Interrupt interrupt) {
+                   boolean vPrediction, ProgressSink progress, Interrupt interrupt, int maxSkipsInARow) {
             this.config = config;
             this.checkpoint = checkpoint;
             this.arch = arch;
@@ -157,6 +170,7 @@ public final class LoraTrainer implements Trainer {
             this.vPrediction = vPrediction;
             this.progress = progress;
             this.interrupt = interrupt;
+            this.maxSkipsInARow = maxSkipsInARow;
             this.lrSchedule = config.lrSchedule(Math.toIntExact(totalSteps));
         }
 
@@ -328,10 +342,11 @@ public final class LoraTrainer implements Trainer {
                 s.unet.backward(s.dPred);
             }
             double lr = run.lrSchedule.lr(Math.toIntExact(applied), optimizer.baseLearningRate());
-            boolean ok = optimizer.step(lr, lossScale, applied + 1);
+            // the loss first: an overflowing loss can come with finite gradients, and that step must not be applied either
             double loss = s.loss.toFloats()[0];
+            boolean ok = Double.isFinite(loss) && optimizer.step(lr, lossScale, applied + 1);
             step++;
-            if (ok && Double.isFinite(loss)) {
+            if (ok) {
                 applied++;
                 skipsInARow = 0;
                 lora.castForForward();
@@ -339,13 +354,13 @@ public final class LoraTrainer implements Trainer {
             } else {
                 skipsInARow++;
                 if (run.dtype == DType.F16) lossScale = LossScale.afterOverflow(lossScale);
-                if (skipsInARow >= MAX_SKIPS_IN_A_ROW) {
+                if (skipsInARow >= run.maxSkipsInARow) {
                     throw new TrainingException("stopped: " + skipsInARow + " steps in a row had a non-finite loss or gradient (last loss " + loss
                             + (run.dtype == DType.F16 ? ", loss scale " + lossScale : "") + "); try a lower learning rate" + (run.dtype == DType.F16 ? " or --mixed-precision bf16" : ""));
                 }
                 loss = Double.NaN;
             }
-            run.progress.step(new ProgressSink.Step(epoch + 1, step, loss, lr, used(run.device), !(ok)));
+            run.progress.step(new ProgressSink.Step(epoch + 1, step, loss, lr, used(run.device), !ok));
             return loss;
         }
     }

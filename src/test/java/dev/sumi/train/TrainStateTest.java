@@ -72,6 +72,32 @@ class TrainStateTest {
     }
 
     @Test
+    void aSaveThatFailsHalfwayLeavesTheOldStateAndNoTemporaryFolder() throws Exception {
+        Path d = dir.resolve("state");
+        TrainState good = state(1, 1f);
+        // the failure comes after both tensor files are written, while state.json is serialised (as a full disk would)
+        Map<String, Object> config = new LinkedHashMap<>(good.config());
+        config.put("poison", new Object() {
+            @Override
+            public String toString() {
+                throw new IllegalStateException("no space left on device");
+            }
+        });
+        TrainState failing = new TrainState(2, 3, 7, 2, 1.0, good.rngs(), config, good.lora(), good.optimizer());
+
+        assertThrows(IllegalStateException.class, () -> failing.save(d));
+        try (var files = Files.list(dir)) {
+            assertEquals(List.of(), files.toList(), "a first save that fails leaves nothing");
+        }
+        good.save(d);
+        assertThrows(IllegalStateException.class, () -> failing.save(d));
+        assertEquals(1, TrainState.load(d).step(), "the state saved before is intact");
+        try (var files = Files.list(dir)) {
+            assertEquals(List.of(d), files.toList(), "no temporary folder left");
+        }
+    }
+
+    @Test
     void corruptOrForeignStatesAreClearErrors() throws Exception {
         Path d = dir.resolve("state");
         assertTrue(assertThrows(IllegalArgumentException.class, () -> TrainState.load(d)).getMessage().endsWith(": no saved state there"));
