@@ -93,7 +93,7 @@ final class LoraOutputs {
         List<Path> written = new ArrayList<>(List.of(interruptedStateDir(config)));
         for (int e = 1; e <= epochs; e++) {
             boolean last = e == epochs;
-            if (!last && e % config.saveEveryNEpochs() != 0) continue;
+            if (!last && (config.saveEveryNEpochs() == 0 || e % config.saveEveryNEpochs() != 0)) continue;
             written.add(loraFile(config, e, last));
             if (config.saveState()) written.add(stateDir(config, e, last));
         }

@@ -178,7 +178,7 @@ public final class LoraTrainer implements Trainer {
             long seed = config.seed();
             double startedAt = System.currentTimeMillis() / 1000.0;
             ModelArchitecture.TextEncoder te = arch.textEncoders().getFirst();
-            ClipTokenizer tokenizer = ClipTokenizer.locate(config.pretrainedModel(), null);
+            ClipTokenizer tokenizer = ClipTokenizer.locate(config.pretrainedModel(), config.tokenizer());
 
             progress.message("caching latents of " + placed.size() + " images" + (config.flipAug() ? " (and their mirror images)" : "") + " on " + device.name());
             LatentCache latents = LatentCache.encode(checkpoint, arch.vae(), device, placed, config.flipAug(), seed, n -> {});
@@ -276,7 +276,7 @@ public final class LoraTrainer implements Trainer {
                     }
                     run.progress.epochEnd(epoch + 1, lossCount > 0 ? lossSum / lossCount : Double.NaN);
                     boolean lastEpoch = epoch + 1 == run.epochs || step >= run.totalSteps;
-                    if (lastEpoch || (epoch + 1) % c.saveEveryNEpochs() == 0) {
+                    if (lastEpoch || c.saveEveryNEpochs() > 0 && (epoch + 1) % c.saveEveryNEpochs() == 0) {
                         last = outputs.saveLora(epoch + 1, step, lastEpoch);
                         run.progress.saved("lora", last);
                         if (c.saveState()) run.progress.saved("state", outputs.saveState(outputs.stateDir(epoch + 1, lastEpoch), stateOf(epoch + 1, 0)));

@@ -21,6 +21,7 @@ import java.util.Objects;
  * @param seed              null: drawn when training starts ({@link #withSeed})
  * @param minSnrGamma       null: no min-SNR weighting
  * @param repeats           null: "auto", {@link #repeatsFor(int)}
+ * @param tokenizer         null: found beside the model or in the Hugging Face cache ({@code ClipTokenizer.locate})
  */
 public record TrainConfig(
         Path pretrainedModel, Path trainDataDir, Path outputDir, String outputName,
@@ -32,7 +33,7 @@ public record TrainConfig(
         int saveEveryNEpochs, boolean saveState, Path resume, Long seed,
         String captionExtension, String captionPrefix, boolean flipAug, boolean enableBucket, int minBucketReso, int maxBucketReso,
         double noiseOffset, Double minSnrGamma, boolean vParameterization, boolean gradientCheckpointing, double maxGradNorm,
-        boolean cacheLatents, String device, boolean json, Integer repeats, boolean datasetCheckOnly) {
+        boolean cacheLatents, String device, boolean json, Integer repeats, boolean datasetCheckOnly, Path tokenizer) {
 
     /** AdamW (decoupled weight decay, eps) or Lion (sign update; no eps). */
     public record Optimizer(Type type, double weightDecay, double beta1, double beta2, double eps) {
@@ -84,7 +85,7 @@ public record TrainConfig(
                 lrSchedulerPower, networkDim, networkAlpha, convDim, convAlpha, trainUnet, trainTextEncoder, clipSkip, maxTokenLength,
                 mixedPrecision, savePrecision, saveEveryNEpochs, saveState, resume, newSeed, captionExtension, captionPrefix, flipAug,
                 enableBucket, minBucketReso, maxBucketReso, noiseOffset, minSnrGamma, vParameterization, gradientCheckpointing,
-                maxGradNorm, cacheLatents, device, json, repeats, datasetCheckOnly);
+                maxGradNorm, cacheLatents, device, json, repeats, datasetCheckOnly, tokenizer);
     }
 
     /** Every setting under its kohya name, in {@link TrainOption} order: for --print-config and the saved state. */
@@ -141,6 +142,7 @@ public record TrainConfig(
         m.put("json", json);
         m.put("repeats", repeats == null ? "auto" : repeats);
         m.put("dataset_check_only", datasetCheckOnly);
+        m.put("tokenizer", tokenizer == null ? null : tokenizer.toString());
         return m;
     }
 

@@ -126,7 +126,7 @@ public final class TrainConfigReader {
                 v.bool(TrainOption.FLIP_AUG, false), bucket, minBucket, maxBucket, v.nonNegative(TrainOption.NOISE_OFFSET, 0.0), gamma,
                 v.bool(TrainOption.V_PARAMETERIZATION, false), v.bool(TrainOption.GRADIENT_CHECKPOINTING, false),
                 v.nonNegative(TrainOption.MAX_GRAD_NORM, 1.0), v.bool(TrainOption.CACHE_LATENTS, true), device(v), v.bool(TrainOption.JSON, false),
-                fixedRepeats, v.bool(TrainOption.DATASET_CHECK_ONLY, false));
+                fixedRepeats, v.bool(TrainOption.DATASET_CHECK_ONLY, false), v.path(TrainOption.TOKENIZER, false));
     }
 
     /** The checks that need the disk: the model and the data exist, a resume state is a folder. */

@@ -63,7 +63,8 @@ public enum TrainOption {
     DEVICE(Kind.STRING, "Device: auto, host, cuda or cuda:N."),
     JSON(Kind.BOOL, "Print one JSON object per step and event instead of the progress bar."),
     REPEATS(Kind.STRING, "Repeats of a plain image folder: a number or auto (max(4, 512 / images))."),
-    DATASET_CHECK_ONLY(Kind.BOOL, "Check the dataset, print what would be trained, and stop.");
+    DATASET_CHECK_ONLY(Kind.BOOL, "Check the dataset, print what would be trained, and stop."),
+    TOKENIZER(Kind.PATH, "CLIP tokenizer: a folder with vocab.json + merges.txt, or OpenAI's bpe_simple_vocab_16e6.txt.gz (default: beside the model, then the Hugging Face cache).");
 
     /** How a value is written. LIST: several words on the command line, an array or a space-separated string in TOML. */
     public enum Kind { STRING, PATH, INT, FLOAT, BOOL, LIST }
