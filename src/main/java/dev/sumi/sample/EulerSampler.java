@@ -25,6 +25,7 @@ public final class EulerSampler implements Sampler {
     @Override
     public SampleResult sample(Denoiser denoiser, float[] initialNoise, int steps, StepNoise ancestralNoise, boolean recordSteps) {
         SamplingSchedule.checkSteps(steps, schedule);
+        if (ancestral && ancestralNoise == null) throw new IllegalArgumentException("Euler a: needs a source of ancestral noise (StepNoise.from(rng))");
         double[] timesteps = SamplingSchedule.linspaceTimesteps(steps, schedule.timesteps());
         double[] sigmas = SamplingSchedule.interpolatedSigmas(timesteps, SamplingSchedule.trainSigmas(schedule));
         int n = initialNoise.length;

@@ -2,8 +2,10 @@ package dev.sumi.sample;
 
 import dev.sumi.tensor.safetensors.SafeTensorsFile;
 import dev.sumi.train.NoiseSchedule;
+import dev.sumi.train.TrainRng;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -12,6 +14,7 @@ import java.util.Arrays;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -53,6 +56,18 @@ class SamplersGoldenTest {
             case "dpmpp_2m" -> new DpmPlusPlus2mKarrasSampler(sd, prediction);
             default -> throw new IllegalArgumentException(name);
         };
+    }
+
+    @Test
+    void ancestralNoiseFromASeedRepeats() throws Exception {
+        float[] noise = golden.readFloats("noise");
+        Sampler eulerA = sampler("euler_a", Prediction.EPSILON);
+        float[] first = eulerA.sample(SamplersGoldenTest::model, noise, 6, StepNoise.from(new TrainRng(7)), false).latents();
+        float[] again = eulerA.sample(SamplersGoldenTest::model, noise, 6, StepNoise.from(new TrainRng(7)), false).latents();
+        float[] other = eulerA.sample(SamplersGoldenTest::model, noise, 6, StepNoise.from(new TrainRng(8)), false).latents();
+        assertTrue(Arrays.equals(first, again), "same seed, same latents");
+        assertTrue(!Arrays.equals(first, other), "another seed, other latents");
+        assertThrows(IllegalArgumentException.class, () -> eulerA.sample(SamplersGoldenTest::model, noise, 6, null, false));
     }
 
     @ParameterizedTest
