@@ -1,7 +1,6 @@
 package dev.sumi.train;
 
 import dev.sumi.data.Dataset;
-import dev.sumi.data.Placement;
 import dev.sumi.lora.A1111LoraNames;
 import dev.sumi.lora.DeviceLora;
 import dev.sumi.lora.KohyaLoraFile;
@@ -38,8 +37,8 @@ final class LoraOutputs {
     private final boolean overwrite;
     private final int epochs;
 
-    LoraOutputs(TrainConfig config, ModelArchitecture arch, Checkpoint checkpoint, LoraNetwork network, DeviceLora lora, LoraOptimizer optimizer,
-                Dataset dataset, List<Placement.Placed> placed, int epochs, double startedAt, boolean resuming) throws IOException {
+    LoraOutputs(TrainConfig config, ModelArchitecture arch, Checkpoint checkpoint, LoraNetwork network, DeviceLora lora,
+                Dataset dataset, int epochs, double startedAt, boolean resuming) throws IOException {
         this.config = config;
         this.network = network;
         this.lora = lora;

@@ -69,8 +69,6 @@ public final class LoraTrainer implements Trainer {
     public void train(TrainConfig config, ProgressSink progress, Interrupt interrupt) throws Exception {
         TrainState resumed = config.resume() != null ? TrainState.load(config.resume()) : null;
         if (resumed != null) config = resumedConfig(config, resumed);
-        long seed = config.seed();
-
         Dataset dataset = scan(config);
         BucketOptions bucketOptions = config.enableBucket()
                 ? new BucketOptions(config.width(), config.height(), true, config.minBucketReso(), config.maxBucketReso(), 64, false)
@@ -200,8 +198,8 @@ public final class LoraTrainer implements Trainer {
                  SharedWeights unetWeights = SharedWeights.load(checkpoint, LdmComponent.UNET.prefix, UNetLayout.parameters(arch.unet()), device, dtype);
                  LoraOptimizer optimizer = new LoraOptimizer(config, lora, network)) {
                 if (resumed != null) optimizer.restore(resumed);
-                LoraOutputs outputs = new LoraOutputs(config, arch, checkpoint, network, lora, optimizer, dataset, placed, epochs, startedAt, resumed != null);
-                Loop loop = new Loop(this, latents, text, lora, unetWeights, optimizer, outputs, tokenizer);
+                LoraOutputs outputs = new LoraOutputs(config, arch, checkpoint, network, lora, dataset, epochs, startedAt, resumed != null);
+                Loop loop = new Loop(this, latents, text, lora, unetWeights, optimizer, outputs);
                 loop.run(resumed);
             }
         }
@@ -228,7 +226,7 @@ public final class LoraTrainer implements Trainer {
         double lossScale;
 
         Loop(RunContext run, LatentCache latents, TextConditioning text, DeviceLora lora, SharedWeights unetWeights,
-             LoraOptimizer optimizer, LoraOutputs outputs, ClipTokenizer tokenizer) {
+             LoraOptimizer optimizer, LoraOutputs outputs) {
             this.run = run;
             this.latents = latents;
             this.text = text;
