@@ -10,6 +10,8 @@ import dev.sumi.model.ModelArchitecture;
 import dev.sumi.model.ModelHashes;
 import dev.sumi.model.RandomCheckpoint;
 import dev.sumi.model.clip.TextEncoder;
+import dev.sumi.model.clip.TextEncoderConfig;
+import dev.sumi.model.unet.UNetConfig;
 import dev.sumi.model.unet.UNet;
 import dev.sumi.tensor.DType;
 import dev.sumi.tensor.Tensor;
@@ -321,5 +323,34 @@ class InferenceLorasTest {
         assertTrue(e.getMessage().contains("add up to rank 260, more than sumi's 256"), e.getMessage());
         List<Applied> none = new ArrayList<>();
         assertNull(InferenceLoras.combine(none, arch).network());
+    }
+
+    @Test
+    void standardSd1AndSd2NamesLandOnSumisSites() throws Exception {
+        ModelArchitecture sd2 = new ModelArchitecture("SD 2.x", ModelArchitecture.Lineage.SD2, UNetConfig.sd2(), null,
+                List.of(new ModelArchitecture.TextEncoder(LdmComponent.TEXT_ENCODER_OPENCLIP, TextEncoderConfig.openClipH())));
+        Map<String, float[]> v = new LinkedHashMap<>();
+        Map<String, long[]> s = new LinkedHashMap<>();
+        String k = "lora_te_text_model_encoder_layers_0_self_attn_k_proj", in = "lora_unet_down_blocks_0_attentions_0_proj_in";
+        String last = "lora_te_text_model_encoder_layers_23_mlp_fc1";   // SD 2 never runs OpenCLIP's last layer
+        for (String[] m : new String[][] {{k, "1024", "1024"}, {in, "320", "320"}, {last, "1024", "4096"}}) {
+            int inF = Integer.parseInt(m[1]), outF = Integer.parseInt(m[2]);
+            v.put(m[0] + ".lora_down.weight", new float[2 * inF]);
+            s.put(m[0] + ".lora_down.weight", new long[] {2, inF});   // SD 2's proj_in is a Linear: [r, in]
+            v.put(m[0] + ".lora_up.weight", new float[outF * 2]);
+            s.put(m[0] + ".lora_up.weight", new long[] {outF, 2});
+        }
+        Combined c = InferenceLoras.combine(List.of(new Applied(raw("sd2", v, s, Map.of()), "sd2", 1, 1)), sd2);
+        assertEquals(new LoraSite("transformer.resblocks.0.attn.in_proj_weight", 1), c.network().module(k).site());
+        assertEquals(0, c.network().module(in).kernel());
+        assertEquals(List.of(last + " (cond_stage_model.model.transformer.resblocks.23.mlp.c_fc.weight)"), c.files().getFirst().notAdapted());
+
+        ModelArchitecture sd1 = new ModelArchitecture("SD 1.x", ModelArchitecture.Lineage.SD1, UNetConfig.sd1(), null,
+                List.of(new ModelArchitecture.TextEncoder(LdmComponent.TEXT_ENCODER_CLIP, TextEncoderConfig.clipL())));
+        Path sd1File = raw("sd1", Map.of(in + ".lora_down.weight", new float[2 * 320], in + ".lora_up.weight", new float[320 * 2]),
+                Map.of(in + ".lora_down.weight", new long[] {2, 320, 1, 1}, in + ".lora_up.weight", new long[] {320, 2, 1, 1}), Map.of());
+        LoraModule projIn = InferenceLoras.combine(List.of(new Applied(sd1File, "sd1", 1, 1)), sd1).network().module(in);
+        assertEquals(new LoraSite("input_blocks.1.1.proj_in.weight", -1), projIn.site());
+        assertEquals(1, projIn.kernel(), "SD 1's proj_in is a 1x1 conv");
     }
 }
