@@ -66,6 +66,32 @@ public final class LoraNetwork {
         return n;
     }
 
+    /**
+     * A network of explicit modules with these weights (inference: several files combined per layer by
+     * {@link InferenceLoras}). Its options only describe it: the largest Linear / 1x1 and 3x3 ranks and alphas,
+     * the components it adapts, multiplier 1 (the modules' alphas carry every scale).
+     */
+    public static LoraNetwork of(Lineage lineage, List<LoraModule> modules, Map<String, LoraTensors> weights) {
+        if (modules.isEmpty()) throw new IllegalArgumentException("lora: a network needs at least one module");
+        int dim = 1, convDim = 0;
+        float alpha = 1, convAlpha = 0;
+        boolean unet = false, textEncoder = false;
+        for (LoraModule m : modules) {
+            if (m.kernel() > 1 && m.rank() >= convDim) {
+                convDim = m.rank();
+                convAlpha = m.alpha();
+            } else if (m.kernel() <= 1 && m.rank() >= dim) {
+                dim = m.rank();
+                alpha = m.alpha();
+            }
+            unet |= m.component() == Component.UNET;
+            textEncoder |= m.component() != Component.UNET;
+        }
+        LoraNetwork n = new LoraNetwork(new LoraOptions(dim, alpha, convDim, convAlpha, unet, textEncoder, 1f, 0), lineage, modules);
+        n.load(weights);
+        return n;
+    }
+
     /** The modules kohya creates, text encoder first, each network in its parameter order. */
     static List<LoraModule> modules(LoraOptions o, Lineage lineage, UNetConfig unet, TextEncoderConfig textEncoder) {
         List<LoraModule> out = new ArrayList<>();
