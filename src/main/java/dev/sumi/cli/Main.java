@@ -10,7 +10,7 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "sumi", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "LoRA training for Stable Diffusion: Java + hand-written CUDA kernels.",
-        subcommands = {DoctorCommand.class, DemoCommand.class, InspectCommand.class, MakeModelCommand.class, TokenizeCommand.class, EvalCommand.class, BenchCommand.class, PlanCommand.class, TrainCommand.class,
+        subcommands = {DoctorCommand.class, DemoCommand.class, InspectCommand.class, GenerateCommand.class, PreviewCommand.class, MakeModelCommand.class, TokenizeCommand.class, EvalCommand.class, BenchCommand.class, PlanCommand.class, TrainCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 

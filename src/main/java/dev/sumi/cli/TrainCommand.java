@@ -6,6 +6,7 @@ import dev.sumi.train.TrainConfig;
 import dev.sumi.train.TrainConfigReader;
 import dev.sumi.train.TrainConfigReader.Setting;
 import dev.sumi.train.TrainOption;
+import dev.sumi.sample.TrainingPreviews;
 import dev.sumi.train.LoraTrainer;
 import dev.sumi.train.Trainer;
 import dev.sumi.util.JsonOut;
@@ -36,7 +37,7 @@ import java.util.function.Supplier;
 public final class TrainCommand implements Callable<Integer> {
 
     /** The training loop (tests put a fake one here). */
-    static Supplier<Trainer> trainers = LoraTrainer::new;
+    static Supplier<Trainer> trainers = () -> (config, progress, interrupt) -> new LoraTrainer(TrainingPreviews.of(config)).train(config, progress, interrupt);
 
     @Option(names = "--config", paramLabel = "FILE.toml", description = "kohya-style TOML config (flat or one level of tables).")
     Path config;

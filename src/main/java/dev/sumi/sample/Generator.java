@@ -88,6 +88,14 @@ public final class Generator implements AutoCloseable {
         return arch;
     }
 
+    public Device device() {
+        return device;
+    }
+
+    public DType dtype() {
+        return dtype;
+    }
+
     public Prediction prediction() {
         return prediction;
     }

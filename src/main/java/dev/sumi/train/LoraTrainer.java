@@ -55,14 +55,21 @@ public final class LoraTrainer implements Trainer {
     static final int MAX_SKIPS_IN_A_ROW = 20;
 
     private final int maxSkipsInARow;
+    private final TrainingHooks hooks;
 
     public LoraTrainer() {
-        this(MAX_SKIPS_IN_A_ROW);
+        this(TrainingHooks.NONE);
+    }
+
+    /** A loop that lets {@code hooks} use the live model between epochs (preview images). */
+    public LoraTrainer(TrainingHooks hooks) {
+        this(MAX_SKIPS_IN_A_ROW, hooks);
     }
 
     /** A loop that gives up after {@code maxSkipsInARow} non-finite steps (tests reach the NaN guard in a few steps). */
-    LoraTrainer(int maxSkipsInARow) {
+    LoraTrainer(int maxSkipsInARow, TrainingHooks hooks) {
         this.maxSkipsInARow = maxSkipsInARow;
+        this.hooks = hooks;
     }
 
     @Override
@@ -100,7 +107,7 @@ public final class LoraTrainer implements Trainer {
                 case FP32 -> DType.F32;
             };
             RunContext run = new RunContext(config, checkpoint, arch, device, dtype, dataset, placed, items, stepsPerEpoch, epochs, totalSteps,
-                    checkpoint.prediction().v(), progress, interrupt, maxSkipsInARow);
+                    checkpoint.prediction().v(), progress, interrupt, maxSkipsInARow, hooks);
             run.go(resumed);
         }
     }
@@ -148,12 +155,13 @@ public final class LoraTrainer implements Trainer {
         final ProgressSink progress;
         final Interrupt interrupt;
         final int maxSkipsInARow;
+        final TrainingHooks hooks;
         final NoiseSchedule schedule = NoiseSchedule.stableDiffusion();
         final LrSchedule lrSchedule;
 
         RunContext(TrainConfig config, Checkpoint checkpoint, ModelArchitecture arch, Device device, DType dtype, Dataset dataset,
                    List<Placement.Placed> placed, List<EpochPlan.Item> items, int stepsPerEpoch, int epochs, long totalSteps,
-                   boolean vPrediction, ProgressSink progress, Interrupt interrupt, int maxSkipsInARow) {
+                   boolean vPrediction, ProgressSink progress, Interrupt interrupt, int maxSkipsInARow, TrainingHooks hooks) {
             this.config = config;
             this.checkpoint = checkpoint;
             this.arch = arch;
@@ -169,6 +177,7 @@ public final class LoraTrainer implements Trainer {
             this.progress = progress;
             this.interrupt = interrupt;
             this.maxSkipsInARow = maxSkipsInARow;
+            this.hooks = hooks;
             this.lrSchedule = config.lrSchedule(Math.toIntExact(totalSteps));
         }
 
@@ -199,7 +208,8 @@ public final class LoraTrainer implements Trainer {
                  LoraOptimizer optimizer = new LoraOptimizer(config, lora, network)) {
                 if (resumed != null) optimizer.restore(resumed);
                 LoraOutputs outputs = new LoraOutputs(config, arch, checkpoint, network, lora, dataset, epochs, startedAt, resumed != null);
-                Loop loop = new Loop(this, latents, text, lora, unetWeights, optimizer, outputs);
+                TrainingHooks.LiveModel live = new TrainingHooks.LiveModel(config, checkpoint, device, dtype, tokenizer, unetWeights, lora, progress);
+                Loop loop = new Loop(this, latents, text, lora, unetWeights, optimizer, outputs, live);
                 loop.run(resumed);
             }
         }
@@ -219,6 +229,7 @@ public final class LoraTrainer implements Trainer {
         final SharedWeights unetWeights;
         final LoraOptimizer optimizer;
         final LoraOutputs outputs;
+        final TrainingHooks.LiveModel live;
         TrainRng noiseRng;
         StepBuffers buffers;
         long step, applied;
@@ -226,7 +237,7 @@ public final class LoraTrainer implements Trainer {
         double lossScale;
 
         Loop(RunContext run, LatentCache latents, TextConditioning text, DeviceLora lora, SharedWeights unetWeights,
-             LoraOptimizer optimizer, LoraOutputs outputs) {
+             LoraOptimizer optimizer, LoraOutputs outputs, TrainingHooks.LiveModel live) {
             this.run = run;
             this.latents = latents;
             this.text = text;
@@ -234,6 +245,7 @@ public final class LoraTrainer implements Trainer {
             this.unetWeights = unetWeights;
             this.optimizer = optimizer;
             this.outputs = outputs;
+            this.live = live;
         }
 
         void run(TrainState resumed) throws Exception {
@@ -254,6 +266,8 @@ public final class LoraTrainer implements Trainer {
             }
             run.progress.start(new ProgressSink.Start(run.epochs, run.totalSteps, step, run.dataset.imagesWithRepeats(), run.device.name()));
             Path last = null;
+            List<Path> saved = new ArrayList<>();
+            if (resumed == null) run.hooks.beforeFirstStep(live);
             try {
                 for (int epoch = firstEpoch; epoch < run.epochs && step < run.totalSteps; epoch++) {
                     List<EpochPlan.Batch> plan = EpochPlan.plan(run.items, c.trainBatchSize(), c.seed(), epoch, c.flipAug());
@@ -274,15 +288,20 @@ public final class LoraTrainer implements Trainer {
                     }
                     run.progress.epochEnd(epoch + 1, lossCount > 0 ? lossSum / lossCount : Double.NaN);
                     boolean lastEpoch = epoch + 1 == run.epochs || step >= run.totalSteps;
+                    Path savedNow = null;
                     if (lastEpoch || c.saveEveryNEpochs() > 0 && (epoch + 1) % c.saveEveryNEpochs() == 0) {
-                        last = outputs.saveLora(epoch + 1, step, lastEpoch);
+                        last = savedNow = outputs.saveLora(epoch + 1, step, lastEpoch);
+                        saved.add(last);
                         run.progress.saved("lora", last);
                         if (c.saveState()) run.progress.saved("state", outputs.saveState(outputs.stateDir(epoch + 1, lastEpoch), stateOf(epoch + 1, 0)));
                     }
+                    run.hooks.afterEpoch(epoch + 1, savedNow, live);
                 }
             } finally {
                 if (buffers != null) buffers.close();
+                buffers = null;
             }
+            run.hooks.afterTraining(saved, live);
             run.progress.done(step, last);
         }
 

@@ -33,7 +33,25 @@ public record TrainConfig(
         int saveEveryNEpochs, boolean saveState, Path resume, Long seed,
         String captionExtension, String captionPrefix, boolean flipAug, boolean enableBucket, int minBucketReso, int maxBucketReso,
         double noiseOffset, Double minSnrGamma, boolean vParameterization, boolean gradientCheckpointing, double maxGradNorm,
-        boolean cacheLatents, String device, boolean json, Integer repeats, boolean datasetCheckOnly, Path tokenizer) {
+        boolean cacheLatents, String device, boolean json, Integer repeats, boolean datasetCheckOnly, Path tokenizer, Previews previews) {
+
+    /**
+     * Preview images (kohya's sample_* options, and the grid train-tools draws after training). The sampler is kept as
+     * written; the preview code checks it, and reads the prompt file, before the first step.
+     *
+     * @param samplePrompts  null: no previews and no grid
+     * @param everyNEpochs   0: none during training
+     * @param weights        the grid's LoRA weights (columns)
+     * @param grid           draw the grid after training
+     */
+    public record Previews(Path samplePrompts, int everyNEpochs, boolean atFirst, String sampler, List<Double> weights, boolean grid) {
+        public static final List<Double> DEFAULT_WEIGHTS = List.of(0.6, 0.7, 0.8, 0.9, 1.0);
+        public static final Previews NONE = new Previews(null, 0, false, "euler_a", DEFAULT_WEIGHTS, false);
+
+        public Previews {
+            weights = List.copyOf(weights);
+        }
+    }
 
     /** AdamW (decoupled weight decay, eps) or Lion (sign update; no eps). */
     public record Optimizer(Type type, double weightDecay, double beta1, double beta2, double eps) {
@@ -85,7 +103,7 @@ public record TrainConfig(
                 lrSchedulerPower, networkDim, networkAlpha, convDim, convAlpha, trainUnet, trainTextEncoder, clipSkip, maxTokenLength,
                 mixedPrecision, savePrecision, saveEveryNEpochs, saveState, resume, newSeed, captionExtension, captionPrefix, flipAug,
                 enableBucket, minBucketReso, maxBucketReso, noiseOffset, minSnrGamma, vParameterization, gradientCheckpointing,
-                maxGradNorm, cacheLatents, device, json, repeats, datasetCheckOnly, tokenizer);
+                maxGradNorm, cacheLatents, device, json, repeats, datasetCheckOnly, tokenizer, previews);
     }
 
     /** Every setting under its kohya name, in {@link TrainOption} order: for --print-config and the saved state. */
@@ -143,6 +161,12 @@ public record TrainConfig(
         m.put("repeats", repeats == null ? "auto" : repeats);
         m.put("dataset_check_only", datasetCheckOnly);
         m.put("tokenizer", tokenizer == null ? null : tokenizer.toString());
+        m.put("sample_prompts", previews.samplePrompts() == null ? null : previews.samplePrompts().toString());
+        m.put("sample_every_n_epochs", previews.everyNEpochs());
+        m.put("sample_at_first", previews.atFirst());
+        m.put("sample_sampler", previews.sampler());
+        m.put("preview_weights", previews.weights().stream().map(String::valueOf).toList());
+        m.put("preview_grid", previews.grid());
         return m;
     }
 

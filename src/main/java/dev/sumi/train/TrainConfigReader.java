@@ -126,7 +126,30 @@ public final class TrainConfigReader {
                 v.bool(TrainOption.FLIP_AUG, false), bucket, minBucket, maxBucket, v.nonNegative(TrainOption.NOISE_OFFSET, 0.0), gamma,
                 v.bool(TrainOption.V_PARAMETERIZATION, false), v.bool(TrainOption.GRADIENT_CHECKPOINTING, false),
                 v.nonNegative(TrainOption.MAX_GRAD_NORM, 1.0), v.bool(TrainOption.CACHE_LATENTS, true), device(v), v.bool(TrainOption.JSON, false),
-                fixedRepeats, v.bool(TrainOption.DATASET_CHECK_ONLY, false), v.path(TrainOption.TOKENIZER, false));
+                fixedRepeats, v.bool(TrainOption.DATASET_CHECK_ONLY, false), v.path(TrainOption.TOKENIZER, false), previews(v, s));
+    }
+
+    private static TrainConfig.Previews previews(Values v, Map<TrainOption, Setting> s) {
+        Path prompts = v.path(TrainOption.SAMPLE_PROMPTS, false);
+        int every = v.integer(TrainOption.SAMPLE_EVERY_N_EPOCHS, 0, 0, 1_000_000);
+        boolean atFirst = v.bool(TrainOption.SAMPLE_AT_FIRST, false);
+        boolean grid = v.bool(TrainOption.PREVIEW_GRID, prompts != null);
+        for (TrainOption o : List.of(TrainOption.SAMPLE_EVERY_N_EPOCHS, TrainOption.SAMPLE_AT_FIRST, TrainOption.PREVIEW_GRID)) {
+            boolean on = o == TrainOption.SAMPLE_EVERY_N_EPOCHS ? every > 0 : o == TrainOption.SAMPLE_AT_FIRST ? atFirst : grid;
+            if (on && prompts == null) v.fail(o, "needs sample_prompts (a file of preview prompts)");
+        }
+        List<Double> weights = new ArrayList<>();
+        Object raw = v.raw(TrainOption.PREVIEW_WEIGHTS);   // TOML numbers, or words "0.6 0.8" / "0.6,0.8"
+        for (Object item : raw instanceof List<?> l ? l : raw == null ? List.of() : List.of(raw)) {
+            if (item instanceof String str) {
+                for (String part : str.split("[,\\s]+")) if (!part.isBlank()) weights.add(v.number(TrainOption.PREVIEW_WEIGHTS, part, -10, 10, false));
+            } else {
+                weights.add(v.number(TrainOption.PREVIEW_WEIGHTS, item, -10, 10, false));
+            }
+        }
+        if (!s.containsKey(TrainOption.PREVIEW_WEIGHTS)) weights = TrainConfig.Previews.DEFAULT_WEIGHTS;
+        if (weights.isEmpty()) v.fail(TrainOption.PREVIEW_WEIGHTS, "needs at least one weight");
+        return new TrainConfig.Previews(prompts, every, atFirst, v.string(TrainOption.SAMPLE_SAMPLER, "euler_a"), weights, grid);
     }
 
     /** The checks that need the disk: the model and the data exist, a resume state is a folder. */

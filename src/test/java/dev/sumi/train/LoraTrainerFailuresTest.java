@@ -52,7 +52,7 @@ class LoraTrainerFailuresTest {
         TrainConfig config = TrainRuns.config(nan, data, out, "max_train_epochs", "1", "train_batch_size", "1");
         Interrupt interrupt = new Interrupt(Duration.ofSeconds(10));
         TrainRuns.Recorder r = new TrainRuns.Recorder(interrupt, 0);
-        TrainingException e = assertThrows(TrainingException.class, () -> new LoraTrainer(2).train(config, r, interrupt));
+        TrainingException e = assertThrows(TrainingException.class, () -> new LoraTrainer(2, TrainingHooks.NONE).train(config, r, interrupt));
         assertEquals(1, r.steps.size(), "the first skip is reported as a step, the second ends the run with the error");
         assertTrue(r.steps.stream().allMatch(s -> s.skipped() && Double.isNaN(s.loss())), r.steps.toString());
         assertTrue(e.getMessage().startsWith("stopped: 2 steps in a row had a non-finite loss or gradient"), e.getMessage());
@@ -71,7 +71,7 @@ class LoraTrainerFailuresTest {
                     return v;
                 });
         Path out = dir.resolve("nan-red");
-        TrainRuns.Recorder r = TrainRuns.train(new LoraTrainer(2), TrainRuns.config(nan, data, out, "max_train_epochs", "1", "train_batch_size", "1"), 0);
+        TrainRuns.Recorder r = TrainRuns.train(new LoraTrainer(2, TrainingHooks.NONE), TrainRuns.config(nan, data, out, "max_train_epochs", "1", "train_batch_size", "1"), 0);
         assertTrue(r.done);
         assertEquals(2, r.steps.size());
         assertEquals(1, r.steps.stream().filter(ProgressSink.Step::skipped).count(), r.steps.toString());
