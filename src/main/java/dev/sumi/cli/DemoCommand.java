@@ -4,6 +4,8 @@ import dev.sumi.demo.DemoDataset;
 import dev.sumi.device.Device;
 import dev.sumi.device.SelfTest;
 import dev.sumi.model.RandomCheckpoint;
+import dev.sumi.sample.TrainingPreviews;
+import dev.sumi.util.AtomicFiles;
 import dev.sumi.tensor.safetensors.StoredType;
 import dev.sumi.train.Interrupt;
 import dev.sumi.train.LoraTrainer;
@@ -64,22 +66,27 @@ public final class DemoCommand implements java.util.concurrent.Callable<Integer>
         if (!Files.exists(model)) RandomCheckpoint.write(RandomCheckpoint.plan(RandomCheckpoint.Arch.TINY, 0), 0, StoredType.F32, model, false);
         Path data = out.resolve("dataset");
         DemoDataset.write(data, IMAGES, REPEATS, 7);
+        Path prompts = out.resolve("preview-prompts.txt");
+        if (!Files.exists(prompts)) AtomicFiles.writeString(prompts, PREVIEW_PROMPTS, false);
         Path runDir = out.resolve("lora");
         String name = nextRunName(runDir);
         System.out.println("  model:   " + model + " (random weights; its tokenizer in " + RandomCheckpoint.tokenizerDir(model) + ")");
         System.out.println("  dataset: " + data + " (" + IMAGES + " drawn images with captions, " + REPEATS + " repeats)");
         System.out.println();
 
-        TrainConfig config = TrainConfigReader.resolve(settings(model, data, runDir, name));
+        TrainConfig config = TrainConfigReader.resolve(settings(model, data, runDir, name, prompts));
         EpochLosses losses = new EpochLosses();
         try (Interrupt interrupt = new Interrupt(Duration.ofSeconds(60)).install();
              Progress progress = new Progress(System.out, Progress.consoleMode(json), runDir, System::nanoTime, 5_000_000_000L)) {
-            new LoraTrainer().train(config, new Tee(progress, losses), interrupt);
+            new LoraTrainer(TrainingPreviews.of(config)).train(config, new Tee(progress, losses), interrupt);
         }
         System.out.println();
         System.out.println("LoRA files (kohya format, checked by AUTOMATIC1111's key rules):");
         for (Path f : losses.saved) System.out.println("  " + f);
         System.out.println("logs: " + runDir.resolve("train.log") + ", " + runDir.resolve("loss.csv"));
+        if (!losses.samples.isEmpty()) {
+            System.out.println("preview grid (every saved file x LoRA weights " + PREVIEW_WEIGHTS + "): " + losses.samples.getLast());
+        }
         System.out.print("mean loss per epoch:");
         for (double l : losses.means) System.out.printf(Locale.ROOT, " %.4f", l);
         System.out.println();
@@ -87,7 +94,8 @@ public final class DemoCommand implements java.util.concurrent.Callable<Integer>
             double first = losses.means.getFirst(), last = losses.means.getLast();
             System.out.printf(Locale.ROOT, "the loss %s from %.4f to %.4f (%+.1f%%)%n", last < first ? "fell" : "did not fall", first, last, 100 * (last - first) / first);
         }
-        System.out.println("Next: ./sumi train --help (kohya's flags), ./sumi inspect " + losses.saved.getLast() + ", ./sumi plan --model sd15 --resolution 512");
+        System.out.println("Next: ./sumi generate --model " + model + " --lora-dir " + runDir + " --prompt \"a red circle <lora:" + name + ":1>\" --width 32 --height 32");
+        System.out.println("      ./sumi train --help (kohya's flags), ./sumi inspect " + losses.saved.getLast() + ", ./sumi plan --model sd15 --resolution 512");
         return 0;
     }
 
@@ -102,7 +110,15 @@ public final class DemoCommand implements java.util.concurrent.Callable<Integer>
         }
     }
 
-    private Map<TrainOption, Setting> settings(Path model, Path data, Path runDir, String name) {
+    /**
+     * The demo's preview: one of the dataset's captions, small and few steps so the grid takes seconds on the host;
+     * kohya's prompt-file format (sumi train --sample-prompts reads the same file).
+     */
+    static final String PREVIEW_PROMPTS = "# sumi demo's preview prompt (kohya's format: --n negative, --w/--h size, --s steps, --l CFG scale, --d seed)\n"
+            + "a red circle on a pale background, ink border --n blurry --w 32 --h 32 --s 6 --l 5 --d 7\n";
+    static final String PREVIEW_WEIGHTS = "0.5 1";
+
+    private Map<TrainOption, Setting> settings(Path model, Path data, Path runDir, String name, Path prompts) {
         Map<TrainOption, Setting> s = new EnumMap<>(TrainOption.class);
         put(s, TrainOption.PRETRAINED_MODEL_NAME_OR_PATH, model.toString());
         put(s, TrainOption.TRAIN_DATA_DIR, data.toString());
@@ -122,6 +138,8 @@ public final class DemoCommand implements java.util.concurrent.Callable<Integer>
         put(s, TrainOption.MIXED_PRECISION, "no");
         put(s, TrainOption.SEED, "42");
         put(s, TrainOption.JSON, Boolean.toString(json));
+        put(s, TrainOption.SAMPLE_PROMPTS, prompts.toString());
+        put(s, TrainOption.PREVIEW_WEIGHTS, PREVIEW_WEIGHTS);
         if (device.device != null) put(s, TrainOption.DEVICE, device.device);
         return s;
     }
@@ -134,6 +152,7 @@ public final class DemoCommand implements java.util.concurrent.Callable<Integer>
     private static final class EpochLosses {
         final List<Double> means = new ArrayList<>();
         final List<Path> saved = new ArrayList<>();
+        final List<Path> samples = new ArrayList<>();
     }
 
     /** The progress display, plus the summary's records. */
@@ -148,7 +167,10 @@ public final class DemoCommand implements java.util.concurrent.Callable<Integer>
             if (kind.equals("lora")) losses.saved.add(path);
             progress.saved(kind, path);
         }
-        public void sample(Path image) { progress.sample(image); }
+        public void sample(Path image) {
+            losses.samples.add(image);
+            progress.sample(image);
+        }
         public void done(long steps, Path lastFile) { progress.done(steps, lastFile); }
         public void error(String message) { progress.error(message); }
         public void message(String text) { progress.message(text); }

@@ -48,6 +48,62 @@ class CliTest {
             assertTrue(java.nio.file.Files.exists(dir.resolve(f)), f + " in " + r.out());
         }
         assertTrue(r.out().contains("the loss fell from"), r.out());
+        assertTrue(r.out().contains("preview grid (every saved file x LoRA weights 0.5 1): " + dir.resolve("lora/demo_grid.png")), r.out());
+        assertTrue(java.nio.file.Files.exists(dir.resolve("lora/demo_grid.png")));
+        generateWithTheDemosLora(dir);
+    }
+
+    /** The check: the demo's LoRA changes the image; at weight 0 the image is the base model's, byte for byte. */
+    private static void generateWithTheDemosLora(java.nio.file.Path dir) {
+        System.setProperty("sumi.cacheDir", dir.resolve("cache").toString());
+        String model = dir.resolve("tiny.safetensors").toString(), caption = "a red circle on a pale background, ink border";
+        java.util.function.Function<String, java.nio.file.Path> generate = prompt -> {
+            Run g = run("generate", "--device", "host", "--model", model, "--lora-dir", dir.resolve("lora").toString(), "--prompt", prompt,
+                    "--negative", "blurry", "--width", "32", "--height", "32", "--steps", "4", "--cfg-scale", "5", "--seed", "7", "--out", dir.resolve("gen").toString());
+            assertEquals(0, g.exit(), g.err());
+            return java.nio.file.Path.of(g.out().strip());
+        };
+        java.nio.file.Path base = generate.apply(caption), zero = generate.apply(caption + " <lora:demo:0>"), one = generate.apply(caption + " <lora:demo:1>");
+        assertEquals(dir.resolve("gen/00000-7.png"), base);
+        assertEquals(dir.resolve("gen/00002-7.png"), one, "numbered on, never overwritten");
+        byte[] b = pixels(base), z = pixels(zero), o = pixels(one);
+        assertTrue(java.util.Arrays.equals(b, z), "weight 0 must draw the base model's image");
+        double diff = 0;
+        for (int i = 0; i < b.length; i++) diff += Math.abs((b[i] & 0xff) - (o[i] & 0xff)) / (double) b.length;
+        System.out.println("demo LoRA at weight 1: mean pixel difference " + diff + " levels");
+        assertTrue(diff > 0.5, "the demo's LoRA should change the image: mean difference " + diff);
+        try {
+            String parameters = dev.sumi.image.PngFile.readText(java.nio.file.Files.readAllBytes(one)).get("parameters");
+            dev.sumi.image.Infotext info = dev.sumi.image.Infotext.parse(parameters);
+            assertEquals(caption + " <lora:demo:1>", info.prompt());
+            assertEquals(7, info.seed());
+            assertTrue(info.extras().getOrDefault("Lora hashes", "").startsWith("demo: "), parameters);
+            assertTrue(info.modelHash() != null && info.modelHash().length() == 10, parameters);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        Run p = run("preview", dir.resolve("lora").toString(), "--device", "host", "--model", model, "--prompt", caption,
+                "--weights", "1", "--width", "32", "--height", "32", "--steps", "2", "--seed", "1");
+        assertEquals(0, p.exit(), p.err());
+        assertEquals(dir.resolve("lora/demo_grid-1.png").toString(), p.out().strip(), "the demo's grid is not replaced");
+    }
+
+    private static byte[] pixels(java.nio.file.Path png) {
+        try {
+            java.awt.image.BufferedImage img = javax.imageio.ImageIO.read(png.toFile());
+            byte[] rgb = new byte[img.getWidth() * img.getHeight() * 3];
+            for (int y = 0, i = 0; y < img.getHeight(); y++) {
+                for (int x = 0; x < img.getWidth(); x++) {
+                    int v = img.getRGB(x, y);
+                    rgb[i++] = (byte) (v >> 16);
+                    rgb[i++] = (byte) (v >> 8);
+                    rgb[i++] = (byte) v;
+                }
+            }
+            return rgb;
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     @Test
