@@ -41,4 +41,12 @@ public final class Launch {
         long warps = Math.min(BLOCK / 32, Math.max(1, (width + 31) / 32));
         return Dim3.of((int) (warps * 32));
     }
+
+    /**
+     * Threads per block of kernels whose block strides over one contiguous chunk and then reduces it (the
+     * optimizer's grad norm): {@link #BLOCK} on a GPU, one on the host, for the reason given at {@link #rowBlock}.
+     */
+    public static Dim3 chunkBlock(Device device) {
+        return Dim3.of(device.kind() == Device.Kind.HOST ? 1 : BLOCK);
+    }
 }
