@@ -69,8 +69,14 @@ __device__ __forceinline__ float warp_reduce(float v, Op op) {
 
 // Reduction over the block, returned to every thread. Each warp reduces the per-warp partials
 // itself, which saves a broadcast barrier (llm.c's blockReduce).
+// On the host, ops/Launch.rowBlock gives row kernels one thread per block: the block's loops then run as
+// one plain loop with no fibers or barriers (a barrier of one thread returns at once), and its reductions
+// are that thread's own sums.
 template <class Op>
 __device__ inline float block_reduce(float v, Op op) {
+#ifndef __CUDACC__
+    if (blockDim.x * blockDim.y * blockDim.z == 1) return v;
+#endif
     __shared__ float partial[32];
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
     v = warp_reduce(v, op);

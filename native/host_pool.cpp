@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -52,28 +53,40 @@ class Pool {
             return;
         }
         std::lock_guard<std::mutex> serial(launch_mutex_);
-        body_ = &body;
-        count_ = n;
-        next_.store(0, std::memory_order_relaxed);
-        error_ = nullptr;
-        busy_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+        auto job = std::make_shared<Job>(&body, n);
         {
             // under the mutex, so that a worker about to sleep cannot miss the new generation
             std::lock_guard<std::mutex> lock(mutex_);
+            job_ = job;
             generation_.fetch_add(1, std::memory_order_release);
         }
         if (sleepers_.load(std::memory_order_acquire) > 0) wake_.notify_all();
-        work();
-        if (!spin_until([this] { return busy_.load(std::memory_order_acquire) == 0; })) {
+        work(*job);
+        // Wait for the indices other threads claimed, not for every worker to check in: on a loaded
+        // machine a worker the OS has not scheduled yet would otherwise hold up a small launch for a
+        // whole time slice (milliseconds) although the caller ran every index itself.
+        auto finished = [&] { return job->completed.load(std::memory_order_acquire) == n; };
+        if (!spin_until(finished)) {
             std::unique_lock<std::mutex> lock(mutex_);
-            done_.wait(lock, [this] { return busy_.load(std::memory_order_acquire) == 0; });
+            done_.wait(lock, finished);
         }
-        body_ = nullptr;
-        if (error_) std::rethrow_exception(error_);
+        if (job->error) std::rethrow_exception(job->error);
     }
 
   private:
     static constexpr int kSpinIterations = 20000;  // ~50 us of pause instructions
+
+    // One parallel_for. A worker that arrives after every index was claimed finds nothing to do and
+    // never calls body, so the caller may return (and body die) while such a worker still holds it.
+    struct Job {
+        Job(const std::function<void(int64_t)>* b, int64_t n) : body(b), count(n) {}
+        const std::function<void(int64_t)>* body;
+        const int64_t count;
+        std::atomic<int64_t> next{0};
+        std::atomic<int64_t> completed{0};
+        std::mutex error_mutex;
+        std::exception_ptr error;
+    };
 
     template <class Ready>
     static bool spin_until(Ready ready) {
@@ -86,16 +99,20 @@ class Pool {
         return ready();
     }
 
-    void work() {
+    void work(Job& job) {
         tl_inside_job = true;
         for (;;) {
-            int64_t i = next_.fetch_add(1, std::memory_order_relaxed);
-            if (i >= count_) break;
+            int64_t i = job.next.fetch_add(1, std::memory_order_relaxed);
+            if (i >= job.count) break;
             try {
-                (*body_)(i);
+                (*job.body)(i);
             } catch (...) {
-                std::lock_guard<std::mutex> lock(error_mutex_);
-                if (!error_) error_ = std::current_exception();
+                std::lock_guard<std::mutex> lock(job.error_mutex);
+                if (!job.error) job.error = std::current_exception();
+            }
+            if (job.completed.fetch_add(1, std::memory_order_acq_rel) + 1 == job.count) {
+                std::lock_guard<std::mutex> lock(mutex_);  // the caller may be about to sleep on done_
+                done_.notify_all();
             }
         }
         tl_inside_job = false;
@@ -112,29 +129,25 @@ class Pool {
                 sleepers_.fetch_sub(1, std::memory_order_acq_rel);
             }
             if (stopping_.load(std::memory_order_acquire)) return;
-            seen = generation_.load(std::memory_order_acquire);
-            work();
-            if (busy_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            std::shared_ptr<Job> job;
+            {
                 std::lock_guard<std::mutex> lock(mutex_);
-                done_.notify_all();
+                seen = generation_.load(std::memory_order_acquire);
+                job = job_;
             }
+            if (job) work(*job);
         }
     }
 
     int threads_ = 1;
     std::vector<std::thread> workers_;
     std::mutex launch_mutex_;  // one parallel_for at a time
-    std::mutex mutex_;         // guards sleeping and waking
-    std::mutex error_mutex_;
+    std::mutex mutex_;         // guards sleeping, waking and job_
     std::condition_variable wake_, done_;
     std::atomic<bool> stopping_{false};
     std::atomic<uint64_t> generation_{0};
     std::atomic<int> sleepers_{0};
-    std::atomic<int> busy_{0};
-    const std::function<void(int64_t)>* body_ = nullptr;
-    int64_t count_ = 0;
-    std::atomic<int64_t> next_{0};
-    std::exception_ptr error_;
+    std::shared_ptr<Job> job_;  // the latest parallel_for's
 };
 
 Pool& pool() {

@@ -93,6 +93,10 @@ struct BlockRunner {
         threads = blockDim.x * blockDim.y * blockDim.z;
         fibers = k->cooperative && threads > 1;
         if (shared.size() < shared_bytes) shared.resize(shared_bytes);
+        // A barrier-free kernel runs as run_plain's loop, which sets threadIdx itself and never reaches
+        // the warp primitives: the per-thread tables below would cost more than its block's work
+        // (elementwise blocks of 256 threads take ~100 ns).
+        if (!k->cooperative) return;
         if (thread_index.size() < threads) {
             thread_index.resize(threads);
             state.resize(threads);

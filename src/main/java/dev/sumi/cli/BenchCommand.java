@@ -209,17 +209,41 @@ public final class BenchCommand implements java.util.concurrent.Callable<Integer
         @Option(names = "--forward-only", description = "Skip the backward pass.")
         boolean forwardOnly;
 
+        @Option(names = "--frozen", description = "No parameter gradients (as sampling and LoRA training's base UNet); default: every Linear's.")
+        boolean frozen;
+
+        @Option(names = "--checkpointed", description = "Gradient checkpointing (the backward re-runs each module's forward).")
+        boolean checkpointed;
+
+        @Option(names = "--reps", defaultValue = "1", description = "Passes; above 1 the first is a warm-up and the median of the rest is reported (default ${DEFAULT-VALUE}).")
+        int reps;
+
+        @Option(names = "--profile", description = "On the host device: time per kernel and GEMM over the timed passes.")
+        boolean profile;
+
         @picocli.CommandLine.Mixin
         DeviceOption device;
 
         @Override
         public Integer call() throws Exception {
             try (Device d = device.open()) {
-                dev.sumi.bench.UNetBench.Result r = dev.sumi.bench.UNetBench.run(model, d, dtype, batch, resolution, !forwardOnly);
-                System.out.printf(Locale.ROOT, "unet %s on %s, %s, batch %d, %dpx: load %.1f s, forward %.2f s, backward %s; outputs %s; device memory %s%n",
-                        r.family(), d.name(), dtype, batch, resolution, r.loadMs() / 1e3, r.forwardMs() / 1e3,
-                        forwardOnly ? "skipped" : String.format(Locale.ROOT, "%.2f s", r.backwardMs() / 1e3),
+                var options = new dev.sumi.bench.UNetBench.Options(dtype, batch, resolution, !forwardOnly, frozen, checkpointed, reps, profile);
+                dev.sumi.bench.UNetBench.Result r = dev.sumi.bench.UNetBench.run(model, d, options);
+                System.out.printf(Locale.ROOT, "unet %s on %s, %s, batch %d, %dpx%s: load %.1f s, forward %.3f s, backward %s%s; outputs %s; device memory %s%n",
+                        r.family(), d.name(), dtype, batch, resolution, (frozen ? ", frozen" : "") + (checkpointed ? ", checkpointed" : ""),
+                        r.loadMs() / 1e3, r.forwardMs() / 1e3,
+                        forwardOnly ? "skipped" : String.format(Locale.ROOT, "%.3f s", r.backwardMs() / 1e3),
+                        reps > 1 ? " (median of " + r.timedReps() + ")" : "",
                         r.finite() ? "finite" : "NOT FINITE", Bytes.human(r.deviceBytesUsed()));
+                if (r.profile() != null) {
+                    long total = r.profile().entries().stream().mapToLong(dev.sumi.device.LaunchProfile.Entry::nanos).sum();
+                    System.out.printf(Locale.ROOT, "  %-40s %8s %12s %12s %6s%n", "kernel (per pass)", "calls", "ms", "us/call", "share");
+                    for (var e : r.profile().entries()) {
+                        System.out.printf(Locale.ROOT, "  %-40s %8.0f %12.3f %12.1f %5.1f%%%n", e.name(), (double) e.calls() / r.timedReps(),
+                                e.nanos() / 1e6 / r.timedReps(), e.nanos() / 1e3 / e.calls(), 100.0 * e.nanos() / Math.max(1, total));
+                    }
+                    System.out.printf(Locale.ROOT, "  %-40s %8s %12.3f%n", "total in native calls", "", total / 1e6 / r.timedReps());
+                }
                 return r.finite() ? 0 : 1;
             }
         }

@@ -120,6 +120,7 @@ public final class HostDevice implements Device {
     private volatile boolean closed;
     private final Object workspaceLock = new Object();
     private DeviceBuffer workspace;   // guarded by workspaceLock; see withWorkspace
+    private volatile LaunchProfile profile;   // null unless profiling; see startProfile
 
     private HostDevice(Library lib, KernelManifest manifest, long capacity) {
         this.lib = lib;
@@ -305,8 +306,11 @@ public final class HostDevice implements Device {
             }
             MemorySegment g = arena.allocateFrom(JAVA_INT, grid.x(), grid.y(), grid.z());
             MemorySegment b = arena.allocateFrom(JAVA_INT, block.x(), block.y(), block.z());
+            LaunchProfile prof = profile;
+            long t0 = prof == null ? 0 : System.nanoTime();
             int status = (int) lib.launch.invokeExact((int) index, g, b, sharedBytes, pointers);
             if (status != 0) throw new DeviceException(lib.lastError());
+            if (prof != null) prof.add(kernel.name(), System.nanoTime() - t0);
         } catch (DeviceException e) {
             throw e;
         } catch (Throwable t) {
@@ -350,13 +354,32 @@ public final class HostDevice implements Device {
             s.set(JAVA_INT, G_C_TYPE, p.c().dtype().code);
             s.set(JAVA_FLOAT, G_ALPHA, p.alpha());
             s.set(JAVA_FLOAT, G_BETA, p.beta());
+            LaunchProfile prof = profile;
+            long t0 = prof == null ? 0 : System.nanoTime();
             int status = (int) lib.gemm.invokeExact(s);
             if (status != 0) throw new DeviceException(lib.lastError());
+            if (prof != null) prof.add("gemm", System.nanoTime() - t0);
         } catch (DeviceException e) {
             throw e;
         } catch (Throwable t) {
             throw new DeviceException("gemm: host call failed: " + t, t);
         }
+    }
+
+    /**
+     * Starts timing every kernel launch and GEMM call of this device (the native call only, without the
+     * argument marshalling around it), replacing any profile running; {@link #stopProfile} returns it.
+     * For benchmarks: {@code sumi bench unet --profile}.
+     */
+    public void startProfile() {
+        profile = new LaunchProfile();
+    }
+
+    /** The profile since {@link #startProfile}, and stops profiling; null if none was running. */
+    public LaunchProfile stopProfile() {
+        LaunchProfile p = profile;
+        profile = null;
+        return p;
     }
 
     @Override

@@ -52,7 +52,7 @@ public final class BasicOps {
         long cols = in.shape().dim(-1);
         long rows = in.numel() / cols;
         if (rows > Integer.MAX_VALUE || cols > Integer.MAX_VALUE) throw new IllegalArgumentException("softmaxRows: " + rows + " x " + cols + " is too large");
-        out.device().launch("softmax_rows_" + in.dtype().kernelSuffix(), Dim3.of((int) rows), Launch.rowBlock(cols), 0,
+        out.device().launch("softmax_rows_" + in.dtype().kernelSuffix(), Dim3.of((int) rows), Launch.rowBlock(out.device(), cols), 0,
                 out, in, (int) rows, (int) cols);
     }
 

@@ -121,7 +121,7 @@ public final class Conv2dOps {
         int r = p.patchSize(), pix = p.pixelsOut();
         long outImage = (long) p.cout() * pix, xImage = (long) p.cin() * p.h() * p.w();
         if (dbias != null) {
-            d.launch("conv2d_bias_backward_" + t.kernelSuffix(), Dim3.of(p.cout()), Launch.rowBlock(pix), 0,
+            d.launch("conv2d_bias_backward_" + t.kernelSuffix(), Dim3.of(p.cout()), Launch.rowBlock(d, pix), 0,
                     dbias, dout, p.n(), p.cout(), (long) pix);
         }
         int chunk = p.isPointwise() ? p.n() : chunkImages(op, workspace, p, t, d);

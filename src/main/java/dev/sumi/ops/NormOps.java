@@ -32,7 +32,7 @@ public final class NormOps {
         d.checkParams(op, gamma, beta);
         d.checkStats(op, mean, rstd);
         if (x.numel() == 0) return;
-        x.device().launch("groupnorm_forward_" + x.dtype().kernelSuffix(), Dim3.of(d.N * groups), Launch.rowBlock(d.groupSize()), 0,
+        x.device().launch("groupnorm_forward_" + x.dtype().kernelSuffix(), Dim3.of(d.N * groups), Launch.rowBlock(x.device(), d.groupSize()), 0,
                 out, mean, rstd, x, gamma, beta, d.N, d.C, d.HW, groups, eps, silu ? 1 : 0);
     }
 
@@ -52,9 +52,9 @@ public final class NormOps {
         d.checkStats(op, mean, rstd);
         if (x.numel() == 0) return;
         String s = x.dtype().kernelSuffix();
-        x.device().launch("groupnorm_backward_input_" + s, Dim3.of(d.N * groups), Launch.rowBlock(d.groupSize()), 0,
+        x.device().launch("groupnorm_backward_input_" + s, Dim3.of(d.N * groups), Launch.rowBlock(x.device(), d.groupSize()), 0,
                 dx, dout, x, gamma, beta, mean, rstd, d.N, d.C, d.HW, groups, silu ? 1 : 0);
-        x.device().launch("groupnorm_backward_params_" + s, Dim3.of(d.C), Launch.rowBlock(d.HW), 0,
+        x.device().launch("groupnorm_backward_params_" + s, Dim3.of(d.C), Launch.rowBlock(x.device(), d.HW), 0,
                 dgamma, dbeta, dout, x, gamma, beta, mean, rstd, d.N, d.C, d.HW, groups, silu ? 1 : 0);
     }
 
@@ -68,7 +68,7 @@ public final class NormOps {
         Checks.shape(op, "bias", bias, C);
         stats(op, x, mean, rstd, rows);
         if (x.numel() == 0) return;
-        x.device().launch("layernorm_forward_" + x.dtype().kernelSuffix(), Dim3.of(rows), Launch.rowBlock(C), 0,
+        x.device().launch("layernorm_forward_" + x.dtype().kernelSuffix(), Dim3.of(rows), Launch.rowBlock(x.device(), C), 0,
                 out, mean, rstd, x, weight, bias, rows, C, eps);
     }
 
@@ -84,7 +84,7 @@ public final class NormOps {
         stats(op, x, mean, rstd, rows);
         if (x.numel() == 0) return;
         String s = x.dtype().kernelSuffix();
-        x.device().launch("layernorm_backward_input_" + s, Dim3.of(rows), Launch.rowBlock(C), 0,
+        x.device().launch("layernorm_backward_input_" + s, Dim3.of(rows), Launch.rowBlock(x.device(), C), 0,
                 dx, dout, x, weight, mean, rstd, rows, C);
         x.device().launch("layernorm_backward_params_" + s, Launch.flatGrid(C), Dim3.of(Launch.BLOCK), 0,
                 dweight, dbias, dout, x, mean, rstd, rows, C);

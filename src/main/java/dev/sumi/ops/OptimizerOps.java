@@ -159,7 +159,7 @@ public final class OptimizerOps {
      */
     public static void gradNorm(ParamSet set, float invLossScale) {
         set.device.memset(set.status, (byte) 0);
-        set.device.launch("multi_grad_norm_squared", Dim3.of((int) set.blocks), Dim3.of(Launch.BLOCK), 0,
+        set.device.launch("multi_grad_norm_squared", Dim3.of((int) set.blocks), Launch.chunkBlock(set.device), 0,
                 set.sumsq(), set.nonfinite(), set.table, set.tensors, invLossScale);
     }
 
