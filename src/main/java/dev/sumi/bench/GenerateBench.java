@@ -42,6 +42,7 @@ public final class GenerateBench {
         public Config {
             if (warmup < 0) throw new IllegalArgumentException("warmup " + warmup + ": must be >= 0");
             if (reps < 1) throw new IllegalArgumentException("reps " + reps + ": must be at least 1");
+            new GenerationRequest(PROMPT, "", sampler, steps, cfgScale, seed, resolution, resolution, batch, 1);   // its checks, before any work
         }
 
         GenerationRequest request() {
@@ -104,14 +105,18 @@ public final class GenerateBench {
         }
     }
 
-    /**
-     * Writes a random checkpoint of {@code arch} (F16, seed 0) into a new folder under {@code workDir}, with a
-     * tokenizer beside it: the tiny model's own, or for a full-size model a small synthetic BPE (the text encoder's
-     * cost does not depend on the vocabulary: every prompt is padded to 77 tokens). Delete it with {@link #deleteTree}.
-     */
-    public static Path writeRandom(RandomCheckpoint.Arch arch, Path workDir) throws IOException {
+    /** A new, empty folder under {@code workDir} for {@link #writeRandom}; delete it with {@link #deleteTree}. */
+    public static Path newFolder(Path workDir) throws IOException {
         Files.createDirectories(workDir);
-        Path dir = Files.createTempDirectory(workDir, "sumi-bench-generate-");
+        return Files.createTempDirectory(workDir, "sumi-bench-generate-");
+    }
+
+    /**
+     * Writes a random checkpoint of {@code arch} (F16, seed 0) into {@code dir}, with a tokenizer beside it: the tiny
+     * model's own, or for a full-size model a small synthetic BPE (the text encoder's cost does not depend on the
+     * vocabulary: every prompt is padded to 77 tokens). Returns the checkpoint's path.
+     */
+    public static Path writeRandom(RandomCheckpoint.Arch arch, Path dir) throws IOException {
         Path file = dir.resolve(arch.name().toLowerCase(Locale.ROOT) + ".safetensors");
         RandomCheckpoint.Plan plan = RandomCheckpoint.plan(arch, 0);
         RandomCheckpoint.write(plan, 0, StoredType.F16, file, false);

@@ -2,11 +2,14 @@ package dev.sumi.cli;
 
 import dev.sumi.bench.DevicePeaks;
 import dev.sumi.bench.GemmBench;
+import dev.sumi.bench.GenerateBench;
 import dev.sumi.bench.OpsBench;
 import dev.sumi.bench.KernelBench;
 import dev.sumi.bench.OpenBench;
 import dev.sumi.util.Bytes;
 import dev.sumi.device.Device;
+import dev.sumi.model.RandomCheckpoint;
+import dev.sumi.sample.SamplerKind;
 import dev.sumi.tensor.DType;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -278,33 +281,47 @@ public final class BenchCommand implements java.util.concurrent.Callable<Integer
         @Override
         public Integer call() throws Exception {
             if (model != null && random != null) throw new IllegalArgumentException("bench generate: give MODEL or --random, not both");
-            dev.sumi.model.RandomCheckpoint.Arch arch = model != null ? null : switch (random == null ? "sd15" : random.toLowerCase(Locale.ROOT)) {
-                case "sd15" -> dev.sumi.model.RandomCheckpoint.Arch.SD15;
-                case "tiny" -> dev.sumi.model.RandomCheckpoint.Arch.TINY;
+            RandomCheckpoint.Arch arch = model != null ? null : switch (random == null ? "sd15" : random.toLowerCase(Locale.ROOT)) {
+                case "sd15" -> RandomCheckpoint.Arch.SD15;
+                case "tiny" -> RandomCheckpoint.Arch.TINY;
                 default -> throw new IllegalArgumentException("bench generate: --random " + random + ": choose sd15 or tiny");
             };
-            dev.sumi.sample.SamplerKind kind = dev.sumi.sample.SamplerKind.parse(sampler);
-            java.nio.file.Path file = model;
-            if (arch != null) {
-                java.nio.file.Path dir = workDir != null ? workDir : java.nio.file.Path.of(System.getProperty("java.io.tmpdir"));
-                long t0 = System.nanoTime();
-                file = dev.sumi.bench.GenerateBench.writeRandom(arch, dir);
-                System.err.printf(Locale.ROOT, "bench generate: wrote a random %s in %.1f s: %s (%s)%n", arch.name().toLowerCase(Locale.ROOT),
-                        (System.nanoTime() - t0) / 1e9, file, Bytes.human(java.nio.file.Files.size(file)));
-            }
+            SamplerKind kind = SamplerKind.parse(sampler);
             try (Device d = device.open()) {
                 DType type = dtype != null ? dtype : d.kind() == Device.Kind.CUDA ? DType.F16 : DType.F32;
-                var config = new dev.sumi.bench.GenerateBench.Config(kind, resolution, steps, cfgScale, batch, type, warmup, reps, seed);
-                var tok = dev.sumi.bench.GenerateBench.tokenizer(file, tokenizer);
-                String modelLabel = arch != null ? "random " + arch.name().toLowerCase(Locale.ROOT) : model.toString();
-                String tokLabel = tokenizer != null ? tokenizer.toString() : arch == dev.sumi.model.RandomCheckpoint.Arch.SD15 ? "synthetic" : "beside the model";
-                var r = dev.sumi.bench.GenerateBench.run(file, modelLabel, tok, tokLabel, d, config, m -> System.err.println("bench generate: " + m));
-                System.out.println(json ? dev.sumi.util.JsonOut.write(dev.sumi.bench.GenerateBench.json(r, config, d))
-                        : dev.sumi.bench.GenerateBench.describe(r, config, d));
-                return r.finite() ? 0 : 1;
-            } finally {
-                if (arch != null) dev.sumi.bench.GenerateBench.deleteTree(file.getParent());
+                var config = new GenerateBench.Config(kind, resolution, steps, cfgScale, batch, type, warmup, reps, seed);
+                if (arch == null) return run(d, config, model, model.toString(), tokenizer != null ? tokenizer.toString() : "beside the model");
+                java.nio.file.Path folder = GenerateBench.newFolder(workDir != null ? workDir : java.nio.file.Path.of(System.getProperty("java.io.tmpdir")));
+                // a run stopped by SIGTERM or Ctrl-C (a timeout) still deletes the 2 GiB it wrote
+                Thread cleanup = new Thread(() -> {
+                    try {
+                        GenerateBench.deleteTree(folder);
+                    } catch (java.io.IOException e) {
+                        System.err.println("bench generate: could not delete " + folder + ": " + e.getMessage());
+                    }
+                });
+                Runtime.getRuntime().addShutdownHook(cleanup);
+                try {
+                    long t0 = System.nanoTime();
+                    java.nio.file.Path file = GenerateBench.writeRandom(arch, folder);
+                    String name = arch.name().toLowerCase(Locale.ROOT);
+                    System.err.printf(Locale.ROOT, "bench generate: wrote a random %s in %.1f s: %s (%s)%n", name, (System.nanoTime() - t0) / 1e9, file,
+                            Bytes.human(java.nio.file.Files.size(file)));
+                    String tok = tokenizer != null ? tokenizer.toString() : arch == RandomCheckpoint.Arch.TINY ? "beside the model" : "synthetic";
+                    return run(d, config, file, "random " + name, tok);
+                } finally {
+                    Runtime.getRuntime().removeShutdownHook(cleanup);
+                    GenerateBench.deleteTree(folder);
+                }
             }
+        }
+
+        private int run(Device d, GenerateBench.Config config, java.nio.file.Path file, String modelLabel, String tokenizerLabel)
+                throws java.io.IOException {
+            var tok = GenerateBench.tokenizer(file, tokenizer);
+            var r = GenerateBench.run(file, modelLabel, tok, tokenizerLabel, d, config, m -> System.err.println("bench generate: " + m));
+            System.out.println(json ? dev.sumi.util.JsonOut.write(GenerateBench.json(r, config, d)) : GenerateBench.describe(r, config, d));
+            return r.finite() ? 0 : 1;
         }
     }
 }

@@ -27,7 +27,7 @@ class GenerateBenchTest {
 
     @Test
     void timesEveryPartReportsFiniteImagesAndPrintsParsableJson() throws Exception {
-        Path model = GenerateBench.writeRandom(RandomCheckpoint.Arch.TINY, work);
+        Path model = GenerateBench.writeRandom(RandomCheckpoint.Arch.TINY, GenerateBench.newFolder(work));
         assertTrue(Files.isRegularFile(model));
         var config = new GenerateBench.Config(SamplerKind.EULER_A, 32, 2, 7, 1, DType.F32, 0, 1, 1);
         try (Device device = HostDevice.open()) {
