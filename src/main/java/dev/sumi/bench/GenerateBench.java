@@ -51,7 +51,8 @@ public final class GenerateBench {
     }
 
     /**
-     * Medians over the timed reps. samplingSeconds: the sampler for the whole batch; secondsPerImage: text encoding,
+     * Medians over the timed reps. loadSeconds: the UNet's weights onto the device (the text encoder's and the VAE's
+     * load on first use, in the warm-up); samplingSeconds: the sampler for the whole batch; secondsPerImage: text encoding,
      * sampling and decoding of a rep over its batch; deviceMemoryBytes: the most device memory the run held beyond
      * what was in use before the model loaded; finite: every latent and pixel of every rep was finite (after the
      * decoder's F32 fallback, which vaeDtype then shows).
