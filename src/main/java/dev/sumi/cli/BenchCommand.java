@@ -2,11 +2,14 @@ package dev.sumi.cli;
 
 import dev.sumi.bench.DevicePeaks;
 import dev.sumi.bench.GemmBench;
+import dev.sumi.bench.GenerateBench;
 import dev.sumi.bench.OpsBench;
 import dev.sumi.bench.KernelBench;
 import dev.sumi.bench.OpenBench;
 import dev.sumi.util.Bytes;
 import dev.sumi.device.Device;
+import dev.sumi.model.RandomCheckpoint;
+import dev.sumi.sample.SamplerKind;
 import dev.sumi.tensor.DType;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -15,8 +18,9 @@ import java.util.List;
 import java.util.Locale;
 
 /** Throughput benchmarks (never timed tests). Without a subcommand: the GEMM benchmark. */
-@Command(name = "bench", description = "Benchmarks: GEMM, kernels, checkpoint opening and the training ops on the chosen device.",
-        subcommands = {BenchCommand.Gemm.class, BenchCommand.Kernels.class, BenchCommand.Open.class, BenchCommand.Ops.class, BenchCommand.UNetStep.class})
+@Command(name = "bench", description = "Benchmarks: GEMM, kernels, checkpoint opening, the training ops and image generation on the chosen device.",
+        subcommands = {BenchCommand.Gemm.class, BenchCommand.Kernels.class, BenchCommand.Open.class, BenchCommand.Ops.class, BenchCommand.UNetStep.class,
+                BenchCommand.Generate.class})
 public final class BenchCommand implements java.util.concurrent.Callable<Integer> {
 
     @Override
@@ -246,6 +250,102 @@ public final class BenchCommand implements java.util.concurrent.Callable<Integer
                 }
                 return r.finite() ? 0 : 1;
             }
+        }
+    }
+
+    @Command(name = "generate", description = "Text to image: it/s (A1111's: sampler steps per second) and seconds per image; "
+            + "without MODEL on a full-size SD1.5 with random weights it writes to a temporary file.")
+    static final class Generate implements java.util.concurrent.Callable<Integer> {
+        @picocli.CommandLine.Parameters(paramLabel = "MODEL", arity = "0..1", description = "A checkpoint or diffusers folder (default: --random sd15).")
+        java.nio.file.Path model;
+
+        @Option(names = "--random", description = "Write a random-weight model and use it: sd15 (full size, ~2 GiB) or tiny (default sd15 without MODEL).")
+        String random;
+
+        @Option(names = "--work-dir", description = "Where the random model is written and deleted (default: the system temp folder).")
+        java.nio.file.Path workDir;
+
+        @Option(names = "--resolution", defaultValue = "512", description = "Image width and height (default ${DEFAULT-VALUE}).")
+        int resolution;
+
+        @Option(names = "--steps", defaultValue = "20", description = "Sampler steps (default ${DEFAULT-VALUE}).")
+        int steps;
+
+        @Option(names = "--sampler", defaultValue = "euler_a", description = "euler_a, euler, ddim or dpmpp_2m_karras (default ${DEFAULT-VALUE}).")
+        String sampler;
+
+        @Option(names = "--cfg-scale", defaultValue = "7", description = "Classifier-free guidance scale; 1 or less: no unconditional pass (default ${DEFAULT-VALUE}).")
+        double cfgScale;
+
+        @Option(names = "--batch", defaultValue = "1", description = "Images per generation (default ${DEFAULT-VALUE}).")
+        int batch;
+
+        @Option(names = "--dtype", description = "F16, BF16 or F32 (default F16 on a GPU, F32 on the host).")
+        DType dtype;
+
+        @Option(names = "--tokenizer", description = "CLIP tokenizer: a folder with vocab.json + merges.txt, or OpenAI's bpe_simple_vocab_16e6.txt.gz "
+                + "(default: beside the model; a random model gets a small synthetic one).")
+        java.nio.file.Path tokenizer;
+
+        @Option(names = "--warmup", defaultValue = "1", description = "Untimed generations first (default ${DEFAULT-VALUE}).")
+        int warmup;
+
+        @Option(names = "--reps", defaultValue = "3", description = "Timed generations; medians are reported (default ${DEFAULT-VALUE}).")
+        int reps;
+
+        @Option(names = "--seed", defaultValue = "1", description = "Seed of the first image (default ${DEFAULT-VALUE}).")
+        long seed;
+
+        @Option(names = "--json", description = "Print one JSON object (the keys scripts/bench-generate compares).")
+        boolean json;
+
+        @picocli.CommandLine.Mixin
+        DeviceOption device;
+
+        @Override
+        public Integer call() throws Exception {
+            if (model != null && random != null) throw new IllegalArgumentException("bench generate: give MODEL or --random, not both");
+            RandomCheckpoint.Arch arch = model != null ? null : switch (random == null ? "sd15" : random.toLowerCase(Locale.ROOT)) {
+                case "sd15" -> RandomCheckpoint.Arch.SD15;
+                case "tiny" -> RandomCheckpoint.Arch.TINY;
+                default -> throw new IllegalArgumentException("bench generate: --random " + random + ": choose sd15 or tiny");
+            };
+            SamplerKind kind = SamplerKind.parse(sampler);
+            try (Device d = device.open()) {
+                DType type = dtype != null ? dtype : d.kind() == Device.Kind.CUDA ? DType.F16 : DType.F32;
+                var config = new GenerateBench.Config(kind, resolution, steps, cfgScale, batch, type, warmup, reps, seed);
+                if (arch == null) return run(d, config, model, model.toString(), tokenizer != null ? tokenizer.toString() : "beside the model");
+                java.nio.file.Path folder = GenerateBench.newFolder(workDir != null ? workDir : java.nio.file.Path.of(System.getProperty("java.io.tmpdir")));
+                // a run stopped by SIGTERM or Ctrl-C (a timeout) still deletes the 2 GiB it wrote
+                Thread cleanup = new Thread(() -> {
+                    try {
+                        GenerateBench.deleteTree(folder);
+                    } catch (java.io.IOException e) {
+                        System.err.println("bench generate: could not delete " + folder + ": " + e.getMessage());
+                    }
+                });
+                Runtime.getRuntime().addShutdownHook(cleanup);
+                try {
+                    long t0 = System.nanoTime();
+                    java.nio.file.Path file = GenerateBench.writeRandom(arch, folder);
+                    String name = arch.name().toLowerCase(Locale.ROOT);
+                    System.err.printf(Locale.ROOT, "bench generate: wrote a random %s in %.1f s: %s (%s)%n", name, (System.nanoTime() - t0) / 1e9, file,
+                            Bytes.human(java.nio.file.Files.size(file)));
+                    String tok = tokenizer != null ? tokenizer.toString() : arch == RandomCheckpoint.Arch.TINY ? "beside the model" : "synthetic";
+                    return run(d, config, file, "random " + name, tok);
+                } finally {
+                    Runtime.getRuntime().removeShutdownHook(cleanup);
+                    GenerateBench.deleteTree(folder);
+                }
+            }
+        }
+
+        private int run(Device d, GenerateBench.Config config, java.nio.file.Path file, String modelLabel, String tokenizerLabel)
+                throws java.io.IOException {
+            var tok = GenerateBench.tokenizer(file, tokenizer);
+            var r = GenerateBench.run(file, modelLabel, tok, tokenizerLabel, d, config, m -> System.err.println("bench generate: " + m));
+            System.out.println(json ? dev.sumi.util.JsonOut.write(GenerateBench.json(r, config, d)) : GenerateBench.describe(r, config, d));
+            return r.finite() ? 0 : 1;
         }
     }
 }

@@ -131,8 +131,9 @@ public final class Generator implements AutoCloseable {
         int perImage = arch.unet().inChannels() * (r.height() / factor()) * (r.width() / factor());
         SeededNoise noise = new SeededNoise(r.seed(), r.batch(), perImage);
         float[] initial = noise.initial();
+        float[] context = encodePrompts(r);
         long start = System.nanoTime();
-        SampleResult sampled = sample(r, initial, noise, false);
+        SampleResult sampled = sample(r, context, initial, noise, false);
         double seconds = (System.nanoTime() - start) / 1e9;
         List<RgbImage> decoded = decoder.decode(sampled.latents(), r.batch(), r.height(), r.width());
         List<Image> images = new ArrayList<>();
@@ -145,15 +146,30 @@ public final class Generator implements AutoCloseable {
      * ancestral sampler; {@code recordSteps} keeps the latents after every step. The latents are the UNet's (scaled).
      */
     public SampleResult sample(GenerationRequest r, float[] initialNoise, StepNoise stepNoise, boolean recordSteps) {
+        return sample(r, encodePrompts(r), initialNoise, stepNoise, recordSteps);
+    }
+
+    /**
+     * The UNet context (R, K, width) of the request: the negative prompt's B rows first when guided, then the
+     * prompt's B rows (the row order {@link #sample(GenerationRequest, float[], float[], StepNoise, boolean)} expects).
+     */
+    public float[] encodePrompts(GenerationRequest r) {
+        List<String> texts = new ArrayList<>();
+        if (r.guided()) for (int i = 0; i < r.batch(); i++) texts.add(r.negativePrompt());
+        for (int i = 0; i < r.batch(); i++) texts.add(r.prompt());
+        return encode(texts, r.clipSkip());
+    }
+
+    /** The sampler over the UNet with {@code context} from {@link #encodePrompts} (the text encoder is not run). */
+    public SampleResult sample(GenerationRequest r, float[] context, float[] initialNoise, StepNoise stepNoise, boolean recordSteps) {
         int b = r.batch(), h = r.height() / factor(), w = r.width() / factor();
         int n = b * arch.unet().inChannels() * h * w;
         if (initialNoise.length != n) throw new IllegalArgumentException("initial noise: " + initialNoise.length + " values for " + n);
         boolean guided = r.guided();
-        List<String> texts = new ArrayList<>();
-        if (guided) for (int i = 0; i < b; i++) texts.add(r.negativePrompt());
-        for (int i = 0; i < b; i++) texts.add(r.prompt());
-        float[] context = encode(texts, r.clipSkip());                     // (R, K, width)
-        int rows = texts.size(), tokens = context.length / (rows * arch.unet().contextDim());
+        int rows = guided ? 2 * b : b, tokens = context.length / (rows * arch.unet().contextDim());
+        if (context.length != (long) rows * tokens * arch.unet().contextDim() || tokens == 0) {
+            throw new IllegalArgumentException("context: " + context.length + " values for " + rows + " rows of width " + arch.unet().contextDim());
+        }
         prepareUnet(rows, h, w, tokens);
         unetContext.copyFrom(context);
         float[] timesteps = new float[rows];
