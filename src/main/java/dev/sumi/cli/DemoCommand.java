@@ -115,8 +115,8 @@ public final class DemoCommand implements java.util.concurrent.Callable<Integer>
      * kohya's prompt-file format (sumi train --sample-prompts reads the same file).
      */
     static final String PREVIEW_PROMPTS = "# sumi demo's preview prompt (kohya's format: --n negative, --w/--h size, --s steps, --l CFG scale, --d seed)\n"
-            + "a red circle on a pale background, ink border --n blurry --w 32 --h 32 --s 6 --l 5 --d 7\n";
-    static final String PREVIEW_WEIGHTS = "0.5 1";
+            + "a red circle on a pale background, ink border --n blurry --w 32 --h 32 --s 8 --l 5 --d 7\n";
+    static final String PREVIEW_WEIGHTS = "0.6 0.7 0.8 0.9 1";
 
     private Map<TrainOption, Setting> settings(Path model, Path data, Path runDir, String name, Path prompts) {
         Map<TrainOption, Setting> s = new EnumMap<>(TrainOption.class);
@@ -139,6 +139,7 @@ public final class DemoCommand implements java.util.concurrent.Callable<Integer>
         put(s, TrainOption.SEED, "42");
         put(s, TrainOption.JSON, Boolean.toString(json));
         put(s, TrainOption.SAMPLE_PROMPTS, prompts.toString());
+        put(s, TrainOption.SAMPLE_EVERY_N_EPOCHS, "1");
         put(s, TrainOption.PREVIEW_WEIGHTS, PREVIEW_WEIGHTS);
         if (device.device != null) put(s, TrainOption.DEVICE, device.device);
         return s;

@@ -112,7 +112,8 @@ public final class XyGrid {
 
         int widestRow = textWidth(yTitle, s);
         for (String label : rowLabels) widestRow = Math.max(widestRow, textWidth(label, s));
-        int left = widestRow == 0 ? 0 : Math.clamp(widestRow + 2L * pad, cellWidth / 2, cellWidth * 3 / 2);
+        // at least room for a file stem such as "name-000004" (14 characters), even beside small cells
+        int left = widestRow == 0 ? 0 : Math.clamp(widestRow + 2L * pad, cellWidth / 2, Math.max(cellWidth * 3 / 2, BitmapFont.textWidth("x".repeat(14), s) + 2 * pad));
 
         List<List<String>> columns = new ArrayList<>();
         int columnLines = 0;

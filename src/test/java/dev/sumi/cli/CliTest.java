@@ -48,8 +48,9 @@ class CliTest {
             assertTrue(java.nio.file.Files.exists(dir.resolve(f)), f + " in " + r.out());
         }
         assertTrue(r.out().contains("the loss fell from"), r.out());
-        assertTrue(r.out().contains("preview grid (every saved file x LoRA weights 0.5 1): " + dir.resolve("lora/demo_grid.png")), r.out());
+        assertTrue(r.out().contains("preview grid (every saved file x LoRA weights 0.6 0.7 0.8 0.9 1): " + dir.resolve("lora/demo_grid.png")), r.out());
         assertTrue(java.nio.file.Files.exists(dir.resolve("lora/demo_grid.png")));
+        assertTrue(java.nio.file.Files.exists(dir.resolve("lora/sample/demo_e000003_00_7.png")), "a preview every epoch");
         generateWithTheDemosLora(dir);
     }
 
