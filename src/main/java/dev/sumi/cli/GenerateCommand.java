@@ -14,6 +14,7 @@ import dev.sumi.model.KeyMap.Component;
 import dev.sumi.sample.GenerationRequest;
 import dev.sumi.sample.Generator;
 import dev.sumi.tensor.DType;
+import dev.sumi.util.FileNames;
 import dev.sumi.util.JsonOut;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -94,7 +95,7 @@ public final class GenerateCommand implements Callable<Integer> {
                 if (!hashes.isEmpty()) extras.put("Lora hashes", hashes);
                 for (Generator.Image img : result.images()) {
                     Infotext info = new Infotext(prompt, request.negativePrompt(), request.steps(), request.sampler().a1111Name(), request.cfgScale(), img.seed(),
-                            request.width(), request.height(), modelHash, stem(image.model), request.clipSkip(), extras, "sumi");
+                            request.width(), request.height(), modelHash, FileNames.stem(image.model), request.clipSkip(), extras, "sumi");
                     Path file = ImageNames.writeNext(outDir, img.seed(), img.image(), Map.of("parameters", info.text()));
                     if (json) {
                         Map<String, Object> o = new LinkedHashMap<>();
@@ -135,12 +136,6 @@ public final class GenerateCommand implements Callable<Integer> {
             }
         }
         if (!Files.isRegularFile(file)) throw new IllegalArgumentException(file + ": no such LoRA file (--lora)");
-        return new InferenceLoras.Applied(file, stem(file), weight, weight);
-    }
-
-    static String stem(Path file) {
-        String n = file.getFileName().toString();
-        int dot = n.lastIndexOf('.');
-        return dot > 0 ? n.substring(0, dot) : n;
+        return new InferenceLoras.Applied(file, FileNames.stem(file), weight, weight);
     }
 }

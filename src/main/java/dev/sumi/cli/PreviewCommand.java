@@ -12,13 +12,13 @@ import dev.sumi.sample.PreviewGrid;
 import dev.sumi.sample.SamplePrompts;
 import dev.sumi.tensor.safetensors.SafeTensorsFile;
 import dev.sumi.tensor.safetensors.TensorEntry;
+import dev.sumi.util.FileNames;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 import java.io.IOException;
-import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -72,7 +72,7 @@ public final class PreviewCommand implements Callable<Integer> {
             Map<String, String> extras = new LinkedHashMap<>();
             extras.put("Grid", "LoRA files x weights " + weights.stream().map(String::valueOf).collect(Collectors.joining(" ")));
             Infotext info = new Infotext(request.prompt(), request.negativePrompt(), request.steps(), request.sampler().a1111Name(), request.cfgScale(),
-                    request.seed(), request.width(), request.height(), null, GenerateCommand.stem(image.model), request.clipSkip(), extras, "sumi");
+                    request.seed(), request.width(), request.height(), null, FileNames.stem(image.model), request.clipSkip(), extras, "sumi");
             Path file = write(grid, Map.of("parameters", info.text()), rows.getFirst());
             System.out.println(file);
         }
@@ -96,14 +96,7 @@ public final class PreviewCommand implements Callable<Integer> {
             String name = out.getFileName().toString();
             return PngFile.writeNew(dir, name.endsWith(".png") ? name.substring(0, name.length() - 4) : name, grid, text);
         }
-        String base = first.label().replaceFirst("-\\d{6}$", "") + "_grid";
-        for (int i = 0; ; i++) {
-            try {
-                return PngFile.writeNew(runDir, i == 0 ? base : base + "-" + i, grid, text);
-            } catch (FileAlreadyExistsException e) {
-                if (i >= 999) throw e;
-            }
-        }
+        return PngFile.writeUnique(runDir, first.label().replaceFirst("-\\d{6}$", "") + "_grid", grid, text);
     }
 
     /** The folder's LoRA files, in epoch order (kohya's ss_epoch), the files without an epoch last, then by name. */
@@ -121,7 +114,7 @@ public final class PreviewCommand implements Callable<Integer> {
         }
         found.sort(Comparator.comparingInt(Found::epoch).thenComparing(x -> x.file().getFileName().toString()));
         List<PreviewGrid.Row> rows = new ArrayList<>();
-        for (Found f : found) rows.add(new PreviewGrid.Row(f.file(), GenerateCommand.stem(f.file())));
+        for (Found f : found) rows.add(new PreviewGrid.Row(f.file(), FileNames.stem(f.file())));
         return rows;
     }
 }

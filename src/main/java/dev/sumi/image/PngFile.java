@@ -1,22 +1,18 @@
 package dev.sumi.image;
 
 import dev.sumi.data.RgbImage;
+import dev.sumi.util.AtomicFiles;
+
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.CharBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CharsetEncoder;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;
-import java.nio.file.FileSystemException;
-import java.nio.file.LinkOption;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -110,48 +106,20 @@ public final class PngFile {
     public static Path writeNew(Path dir, String baseName, RgbImage img, Map<String, String> text) throws IOException {
         if (baseName.isEmpty() || baseName.contains("/") || baseName.contains("\\") || baseName.startsWith("."))
             throw new IllegalArgumentException("PNG base name '" + baseName + "': must be a plain file name not starting with '.'");
-        byte[] bytes = encode(img, text);
-        Files.createDirectories(dir);
         Path file = dir.resolve(baseName + ".png");
-        if (Files.exists(file, LinkOption.NOFOLLOW_LINKS)) throw exists(file);
-        // The leading '.' keeps the temp file out of ImageNames' counter scan (and out of A1111's).
-        Path tmp = Files.createTempFile(dir, "." + baseName + ".png.", ".tmp");
-        try {
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
-                ByteBuffer b = ByteBuffer.wrap(bytes);
-                while (b.hasRemaining()) ch.write(b);
-                ch.force(true);
-            }
-            try {
-                Files.createLink(file, tmp);
-            } catch (FileAlreadyExistsException e) {
-                throw exists(file);
-            } catch (UnsupportedOperationException | FileSystemException e) {
-                claimThenReplace(file, tmp);
-            }
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
+        AtomicFiles.writeNew(file, encode(img, text));
         return file;
     }
 
-    /** No hard links here: claim the name with an exclusive create, then rename the finished temp file over it. */
-    static void claimThenReplace(Path file, Path tmp) throws IOException {
-        try {
-            Files.newByteChannel(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE).close();
-        } catch (FileAlreadyExistsException e) {
-            throw exists(file);
+    /** {@code dir/base.png}, or {@code base-1.png}, {@code base-2.png}, ... when taken: never replaces a file. */
+    public static Path writeUnique(Path dir, String baseName, RgbImage img, Map<String, String> text) throws IOException {
+        for (int i = 0; ; i++) {
+            try {
+                return writeNew(dir, i == 0 ? baseName : baseName + "-" + i, img, text);
+            } catch (FileAlreadyExistsException e) {
+                if (i >= 999) throw e;
+            }
         }
-        try {
-            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } catch (IOException | RuntimeException e) {
-            Files.deleteIfExists(file); // our own empty placeholder
-            throw e;
-        }
-    }
-
-    private static FileAlreadyExistsException exists(Path file) {
-        return new FileAlreadyExistsException(file.toString(), null, "already exists, not overwritten");
     }
 
     // ---- writing ----

@@ -8,8 +8,8 @@ import dev.sumi.train.TrainConfig;
 import dev.sumi.train.TrainingException;
 import dev.sumi.train.TrainingHooks;
 
+import dev.sumi.util.FileNames;
 import java.io.IOException;
-import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -68,11 +68,11 @@ public final class TrainingPreviews implements TrainingHooks {
         TrainConfig c = live.config();
         GenerationRequest request = request(prompts.getFirst(), c);
         List<PreviewGrid.Row> rows = new ArrayList<>();
-        for (Path file : saved) rows.add(new PreviewGrid.Row(file, stem(file)));
+        for (Path file : saved) rows.add(new PreviewGrid.Row(file, FileNames.stem(file)));
         live.progress().message("drawing the preview grid: " + rows.size() + " files x " + options.weights().size() + " weights");
         try (Generator g = generator(live)) {
             RgbImage grid = PreviewGrid.render(g, live.dtype(), rows, options.weights(), request, live.progress()::message);
-            Path file = writeUnique(c.outputDir(), c.outputName() + "_grid", grid, infotext(request, c, "LoRA weights " + options.weights()));
+            Path file = PngFile.writeUnique(c.outputDir(), c.outputName() + "_grid", grid, infotext(request, c, "LoRA weights " + options.weights()));
             live.progress().sample(file);
         } catch (IOException e) {
             throw new TrainingException("preview grid: " + e.getMessage());
@@ -88,7 +88,7 @@ public final class TrainingPreviews implements TrainingHooks {
                 GenerationRequest r = request(p, c);
                 RgbImage image = g.generate(r).images().getFirst().image();
                 String base = String.format("%s_e%06d_%02d_%d", c.outputName(), epoch, p.index(), r.seed());
-                live.progress().sample(writeUnique(dir, base, image, infotext(r, c, null)));
+                live.progress().sample(PngFile.writeUnique(dir, base, image, infotext(r, c, null)));
             }
         } catch (IOException e) {
             throw new TrainingException(dir + ": cannot save a preview image: " + e.getMessage());
@@ -109,24 +109,7 @@ public final class TrainingPreviews implements TrainingHooks {
         extras.put("Lora", c.outputName());
         if (note != null) extras.put("Grid", note);
         Infotext info = new Infotext(r.prompt(), r.negativePrompt(), r.steps(), r.sampler().a1111Name(), r.cfgScale(), r.seed(), r.width(), r.height(),
-                null, stem(c.pretrainedModel()), r.clipSkip(), extras, "sumi");
+                null, FileNames.stem(c.pretrainedModel()), r.clipSkip(), extras, "sumi");
         return Map.of("parameters", info.text());
-    }
-
-    /** {@code dir/base.png}, or base-1, base-2, ... when taken: a preview never replaces a file. */
-    static Path writeUnique(Path dir, String base, RgbImage image, Map<String, String> text) throws IOException {
-        for (int i = 0; ; i++) {
-            try {
-                return PngFile.writeNew(dir, i == 0 ? base : base + "-" + i, image, text);
-            } catch (FileAlreadyExistsException e) {
-                if (i >= 999) throw e;
-            }
-        }
-    }
-
-    static String stem(Path file) {
-        String n = file.getFileName().toString();
-        int dot = n.lastIndexOf('.');
-        return dot > 0 ? n.substring(0, dot) : n;
     }
 }

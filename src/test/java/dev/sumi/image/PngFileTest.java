@@ -228,10 +228,10 @@ class PngFileTest {
     void noHardLinkFallbackAlsoRefusesExistingNames() throws IOException {
         Path tmp = Files.write(dir.resolve(".t.tmp"), new byte[] {1, 2, 3});
         Path target = dir.resolve("fallback.png");
-        PngFile.claimThenReplace(target, tmp);
+        dev.sumi.util.AtomicFiles.claimThenReplace(target, tmp);
         assertArrayEquals(new byte[] {1, 2, 3}, Files.readAllBytes(target));
         Path tmp2 = Files.write(dir.resolve(".u.tmp"), new byte[] {4});
-        assertThrows(FileAlreadyExistsException.class, () -> PngFile.claimThenReplace(target, tmp2));
+        assertThrows(FileAlreadyExistsException.class, () -> dev.sumi.util.AtomicFiles.claimThenReplace(target, tmp2));
         assertArrayEquals(new byte[] {1, 2, 3}, Files.readAllBytes(target));
     }
 
