@@ -34,7 +34,7 @@ import java.util.concurrent.Callable;
  * (looked up in the LoRA folder) or given with {@code --lora FILE:WEIGHT}, applied without touching the base weights;
  * PNGs named {@code NNNNN-SEED.png} with A1111's {@code parameters} text, never over an existing file.
  */
-@Command(name = "generate", description = "Generate images, with LoRA files named in the prompt as <lora:NAME:WEIGHT> (AUTOMATIC1111's syntax).")
+@Command(name = "generate", mixinStandardHelpOptions = true, description = "Generate images, with LoRA files named in the prompt as <lora:NAME:WEIGHT> (AUTOMATIC1111's syntax).")
 public final class GenerateCommand implements Callable<Integer> {
 
     @Mixin

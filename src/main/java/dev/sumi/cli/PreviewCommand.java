@@ -34,7 +34,7 @@ import java.util.stream.Stream;
  * The grid train-tools draws of a training run: every LoRA file in a folder (rows, in epoch order) at every weight
  * (columns, 0.6..1.0 by default), one prompt and seed, with labelled axes; written beside the files.
  */
-@Command(name = "preview", description = "Draw an X/Y grid of every LoRA file of a training run at several weights.")
+@Command(name = "preview", mixinStandardHelpOptions = true, description = "Draw an X/Y grid of every LoRA file of a training run at several weights.")
 public final class PreviewCommand implements Callable<Integer> {
 
     @Parameters(paramLabel = "RUN_DIR", description = "The training's output folder (its .safetensors LoRA files).")

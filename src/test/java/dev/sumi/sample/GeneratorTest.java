@@ -140,6 +140,32 @@ class GeneratorTest {
         assertTrue(ImageDecoder.allFinite(tiled));
     }
 
+    /** The same seed on the host and a GPU (F32): the same noise, so the same latents up to the networks' rounding. */
+    @Test
+    @org.junit.jupiter.api.Tag("gpu")
+    void aGpuDrawsTheHostsImageFromTheSameSeed() {
+        Device gpu = dev.sumi.testing.Devices.cuda();
+        for (SamplerKind k : List.of(SamplerKind.EULER_A, SamplerKind.DPMPP_2M_KARRAS)) {
+            GenerationRequest r = request(k, 21, 2, 5);
+            int per = latentsPerImage(PX);
+            SeededNoise hostNoise = new SeededNoise(21, 2, per), gpuNoise = new SeededNoise(21, 2, per);
+            float[] onHost = generator.sample(r, hostNoise.initial(), hostNoise, false).latents();
+            float[] onGpu;
+            try (Generator g = new Generator(checkpoint, gpu, DType.F32, tokenizer, null, notices::add)) {
+                onGpu = g.sample(r, gpuNoise.initial(), gpuNoise, false).latents();
+            }
+            // the tiny random UNet predicts noise of size ~40, so errors are relative to the largest latent; 1e-3 allows
+            // cuBLAS's and the host GEMM's different summation orders through 3 steps of 2 x 2 UNet passes
+            double scale = 0, worst = 0;
+            for (float v : onHost) scale = Math.max(scale, Math.abs(v));
+            for (int i = 0; i < onHost.length; i++) worst = Math.max(worst, Math.abs(onHost[i] - onGpu[i]));
+            assertTrue(worst <= 1e-3 * scale, k + ": host vs GPU latents differ by " + worst + " (largest " + scale + ")");
+        }
+        try (Generator g16 = new Generator(checkpoint, gpu, DType.F16, tokenizer, null, notices::add)) {
+            for (Generator.Image img : g16.generate(request(SamplerKind.EULER_A, 1, 2, 5)).images()) assertEquals(PX * PX * 3, img.image().rgb().length);
+        }
+    }
+
     @Test
     void badRequestsFailWithOneLine() {
         assertThrows(IllegalArgumentException.class, () -> new GenerationRequest("x", "", SamplerKind.EULER, 20, 7, 1, 65, 64, 1, 1));
