@@ -1,5 +1,7 @@
 package dev.sumi.cli;
 
+import dev.sumi.image.Infotext;
+import dev.sumi.image.PngFile;
 import dev.sumi.lora.LoraInfo;
 import dev.sumi.model.Checkpoint;
 import dev.sumi.model.LdmComponent;
@@ -24,11 +26,11 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.Callable;
 
-/** What a checkpoint, a diffusers folder or a LoRA file holds. */
-@Command(name = "inspect", description = "Show what a checkpoint, diffusers folder or LoRA file holds.")
+/** What a checkpoint, a diffusers folder, a LoRA file or a generated PNG (its A1111 parameters) holds. */
+@Command(name = "inspect", description = "Show what a checkpoint, diffusers folder, LoRA file or generated PNG (A1111's PNG Info) holds.")
 public final class InspectCommand implements Callable<Integer> {
 
-    @Parameters(paramLabel = "FILE|FOLDER", description = "A .safetensors checkpoint or LoRA, or a diffusers model folder.")
+    @Parameters(paramLabel = "FILE|FOLDER", description = "A .safetensors checkpoint or LoRA, a diffusers model folder, or a PNG.")
     Path path;
 
     @Option(names = "--json", description = "One JSON object instead of the table.")
@@ -47,6 +49,10 @@ public final class InspectCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Map<String, Object> report = new LinkedHashMap<>();
         report.put("path", path.toString());
+        if (Files.isRegularFile(path) && path.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".png")) {
+            png(report);
+            return print(report);
+        }
         if (Files.isRegularFile(path) && path.getFileName().toString().endsWith(".safetensors")) {
             try (SafeTensorsFile f = SafeTensorsFile.open(path)) {
                 Set<String> names = new TreeSet<>();
@@ -77,6 +83,40 @@ public final class InspectCommand implements Callable<Integer> {
         r.put("training", info.summary());
         r.put("metadata", info.trainingMetadata());
         hashes(r);
+    }
+
+    /** A1111's PNG Info: the text chunks, and the generation parameters read as A1111 reads them. */
+    private void png(Map<String, Object> r) throws Exception {
+        Map<String, String> text;
+        try {
+            text = PngFile.readText(Files.readAllBytes(path));
+        } catch (java.io.IOException e) {
+            throw new java.io.IOException(path + ": " + e.getMessage(), e);
+        }
+        r.put("kind", "PNG");
+        r.put("file_size", Files.size(path));
+        String parameters = text.get("parameters");
+        if (parameters == null) {
+            r.put("parameters", "(none: not an image from sumi, AUTOMATIC1111 or kohya's previews)");
+        } else {
+            Infotext info = Infotext.parse(parameters);
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("prompt", info.prompt());
+            if (!info.negativePrompt().isEmpty()) m.put("negative prompt", info.negativePrompt());
+            m.put("steps", info.steps());
+            m.put("sampler", info.sampler());
+            m.put("cfg scale", info.cfgScale());
+            m.put("seed", info.seed());
+            m.put("size", info.width() + "x" + info.height());
+            if (info.modelHash() != null) m.put("model hash", info.modelHash());
+            if (info.modelName() != null) m.put("model", info.modelName());
+            if (info.clipSkip() > 1) m.put("clip skip", info.clipSkip());
+            m.putAll(info.extras());
+            r.put("parameters", m);
+        }
+        Map<String, String> other = new LinkedHashMap<>(text);
+        other.remove("parameters");
+        if (!other.isEmpty()) r.put("text", other);
     }
 
     private void checkpoint(Map<String, Object> r, Checkpoint c) throws Exception {

@@ -83,6 +83,10 @@ class CliTest {
         } catch (java.io.IOException e) {
             throw new java.io.UncheckedIOException(e);
         }
+        Run inspect = run("inspect", one.toString());
+        assertEquals(0, inspect.exit(), inspect.err());
+        assertTrue(inspect.out().contains("parameters         Lora hashes = demo: "), inspect.out());
+        assertTrue(inspect.out().contains("parameters         seed = 7"), inspect.out());
         Run p = run("preview", dir.resolve("lora").toString(), "--device", "host", "--model", model, "--prompt", caption,
                 "--weights", "1", "--width", "32", "--height", "32", "--steps", "2", "--seed", "1");
         assertEquals(0, p.exit(), p.err());
