@@ -49,6 +49,9 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--batch", defaultValue = "1", description = "Images drawn together (default ${DEFAULT-VALUE}).")
     int batch;
 
+    @Option(names = "--n-iter", defaultValue = "1", description = "Batches drawn one after another, A1111's \"Batch count\" (default ${DEFAULT-VALUE}); seeds continue across them.")
+    int iterations;
+
     @Option(names = "--lora", paramLabel = "FILE[:WEIGHT]", description = "A LoRA file to apply (weight default 1); repeatable.")
     List<String> loraFiles = new ArrayList<>();
 
@@ -66,6 +69,7 @@ public final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (iterations < 1) throw new IllegalArgumentException("--n-iter " + iterations + ": must be at least 1");
         PromptLoras.Parsed parsed = PromptLoras.parse(prompt);
         List<InferenceLoras.Applied> applied = new ArrayList<>();
         if (!parsed.loras().isEmpty()) {
@@ -87,30 +91,32 @@ public final class GenerateCommand implements Callable<Integer> {
                  DeviceLora lora = combined.network() == null ? null : combined.network().upload(d, dtype)) {
                 g.decoder().setTiling(image.vaeTiling);
                 if (lora != null) g.useAdapters(lora.adapters(Component.UNET), lora.adapters(Component.TEXT_ENCODER));
-                Generator.Result result = g.generate(request);
-                g.useAdapters(Adapters.FROZEN, Adapters.FROZEN);
                 String modelHash = ModelHashCache.standard().shortHash(image.model);
                 Map<String, String> extras = new LinkedHashMap<>();
                 String hashes = combined.loraHashes();
                 if (!hashes.isEmpty()) extras.put("Lora hashes", hashes);
-                for (Generator.Image img : result.images()) {
-                    Infotext info = new Infotext(prompt, request.negativePrompt(), request.steps(), request.sampler().a1111Name(), request.cfgScale(), img.seed(),
-                            request.width(), request.height(), modelHash, FileNames.stem(image.model), request.clipSkip(), extras, "sumi");
-                    Path file = ImageNames.writeNext(outDir, img.seed(), img.image(), Map.of("parameters", info.text()));
-                    if (json) {
-                        Map<String, Object> o = new LinkedHashMap<>();
-                        o.put("image", file.toString());
-                        o.put("seed", img.seed());
-                        o.put("it_per_s", result.stepsPerSecond(request.steps()));
-                        System.out.println(JsonOut.write(o));
-                    } else {
-                        System.out.println(file);
+                for (int iteration = 0; iteration < iterations; iteration++) {
+                    Generator.Result result = g.generate(request.withSeed(request.seed() + (long) iteration * request.batch()));
+                    for (Generator.Image img : result.images()) {
+                        Infotext info = new Infotext(prompt, request.negativePrompt(), request.steps(), request.sampler().a1111Name(), request.cfgScale(), img.seed(),
+                                request.width(), request.height(), modelHash, FileNames.stem(image.model), request.clipSkip(), extras, "sumi");
+                        Path file = ImageNames.writeNext(outDir, img.seed(), img.image(), Map.of("parameters", info.text()));
+                        if (json) {
+                            Map<String, Object> o = new LinkedHashMap<>();
+                            o.put("image", file.toString());
+                            o.put("seed", img.seed());
+                            o.put("it_per_s", result.stepsPerSecond(request.steps()));
+                            System.out.println(JsonOut.write(o));
+                        } else {
+                            System.out.println(file);
+                        }
+                    }
+                    if (!json) {
+                        System.err.printf(Locale.ROOT, "sumi: %d image(s), %d steps of %s at %.2f it/s on %s (%s)%n", result.images().size(), request.steps(),
+                                request.sampler().a1111Name(), result.stepsPerSecond(request.steps()), d.name(), dtype);
                     }
                 }
-                if (!json) {
-                    System.err.printf(Locale.ROOT, "sumi: %d image(s), %d steps of %s at %.2f it/s on %s (%s)%n", result.images().size(), request.steps(),
-                            request.sampler().a1111Name(), result.stepsPerSecond(request.steps()), d.name(), dtype);
-                }
+                g.useAdapters(Adapters.FROZEN, Adapters.FROZEN);
             }
         }
         return 0;

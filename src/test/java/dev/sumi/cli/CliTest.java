@@ -5,6 +5,7 @@ import org.junit.jupiter.api.Test;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -83,6 +84,11 @@ class CliTest {
         } catch (java.io.IOException e) {
             throw new java.io.UncheckedIOException(e);
         }
+        Run twice = run("generate", "--device", "host", "--model", model, "--prompt", caption, "--negative", "blurry", "--width", "32", "--height", "32",
+                "--steps", "4", "--cfg-scale", "5", "--seed", "6", "--n-iter", "2", "--out", dir.resolve("gen").toString());
+        assertEquals(0, twice.exit(), twice.err());
+        assertEquals(List.of(dir.resolve("gen/00003-6.png").toString(), dir.resolve("gen/00004-7.png").toString()), twice.out().strip().lines().toList());
+        assertTrue(java.util.Arrays.equals(b, pixels(dir.resolve("gen/00004-7.png"))), "seed 7 of a second batch is seed 7's image");
         Run inspect = run("inspect", one.toString());
         assertEquals(0, inspect.exit(), inspect.err());
         assertTrue(inspect.out().contains("parameters         Lora hashes = demo: "), inspect.out());
