@@ -58,8 +58,13 @@ public final class TrainingPreviews implements TrainingHooks {
     }
 
     @Override
+    public boolean usesDeviceAfterEpoch(int epoch) {
+        return options.everyNEpochs() > 0 && epoch % options.everyNEpochs() == 0;
+    }
+
+    @Override
     public void afterEpoch(int epoch, Path saved, LiveModel live) {
-        if (options.everyNEpochs() > 0 && epoch % options.everyNEpochs() == 0) drawPrompts(epoch, live);
+        if (usesDeviceAfterEpoch(epoch)) drawPrompts(epoch, live);
     }
 
     @Override

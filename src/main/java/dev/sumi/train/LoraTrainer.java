@@ -295,6 +295,10 @@ public final class LoraTrainer implements Trainer {
                         run.progress.saved("lora", last);
                         if (c.saveState()) run.progress.saved("state", outputs.saveState(outputs.stateDir(epoch + 1, lastEpoch), stateOf(epoch + 1, 0)));
                     }
+                    if (run.hooks.usesDeviceAfterEpoch(epoch + 1) && buffers != null) {
+                        buffers.close();
+                        buffers = null;
+                    }
                     run.hooks.afterEpoch(epoch + 1, savedNow, live);
                 }
             } finally {

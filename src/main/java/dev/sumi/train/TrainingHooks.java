@@ -29,6 +29,14 @@ public interface TrainingHooks {
     /** Before the first step of a fresh run (not a resumed one). */
     default void beforeFirstStep(LiveModel live) {}
 
+    /**
+     * Whether {@link #afterEpoch} will use the device after epoch {@code epoch}: the loop then frees its step buffers
+     * first (a preview UNet beside the training one would need their memory again), and rebuilds them after.
+     */
+    default boolean usesDeviceAfterEpoch(int epoch) {
+        return false;
+    }
+
     /** After epoch {@code epoch} (from 1) and its saves; {@code saved}: the LoRA file written at its end, or null. */
     default void afterEpoch(int epoch, Path saved, LiveModel live) {}
 

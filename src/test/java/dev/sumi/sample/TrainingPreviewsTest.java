@@ -83,6 +83,28 @@ class TrainingPreviewsTest {
         // the grid: two rows (pv-000001, pv) x two columns (0.5, 1) of 32 px cells plus labelled margins
         BufferedImage grid = ImageIO.read(out.resolve("pv_grid.png").toFile());
         assertTrue(grid.getWidth() > 2 * 32 && grid.getHeight() > 2 * 32, grid.getWidth() + "x" + grid.getHeight());
+
+        // drawing previews (which frees and rebuilds the step buffers) leaves the training itself untouched
+        Path plain = dir.resolve("plain");
+        TrainConfig without = config(model, data, plain, prompts, "preview_grid", "false");
+        new LoraTrainer(TrainingPreviews.of(without)).train(without, sink, new Interrupt(Duration.ofSeconds(10)));
+        assertTrue(java.util.Arrays.equals(tensorBytes(out.resolve("pv.safetensors")), tensorBytes(plain.resolve("pv.safetensors"))),
+                "the LoRA trained with previews differs from the one trained without");
+    }
+
+    /** The file's tensor bytes (its metadata holds times and paths, which differ between runs). */
+    private static byte[] tensorBytes(Path file) throws java.io.IOException {
+        try (dev.sumi.tensor.safetensors.SafeTensorsFile f = dev.sumi.tensor.safetensors.SafeTensorsFile.open(file)) {
+            java.io.ByteArrayOutputStream all = new java.io.ByteArrayOutputStream();
+            for (dev.sumi.tensor.safetensors.TensorEntry e : f.tensors()) {
+                java.nio.ByteBuffer b = f.data(e).asByteBuffer();
+                byte[] bytes = new byte[b.remaining()];
+                b.get(bytes);
+                all.writeBytes(e.name().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                all.writeBytes(bytes);
+            }
+            return all.toByteArray();
+        }
     }
 
     @Test
