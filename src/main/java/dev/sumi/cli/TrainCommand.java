@@ -56,7 +56,7 @@ public final class TrainCommand implements Callable<Integer> {
                 OptionSpec.Builder b = OptionSpec.builder(o.flags()).description(o.help());
                 switch (o.kind()) {
                     case BOOL -> b.type(String.class).arity("0..1").fallbackValue("true").paramLabel("true|false");
-                    case LIST -> b.type(List.class).auxiliaryTypes(String.class).arity("1..*").paramLabel("KEY=VALUE");
+                    case LIST -> b.type(List.class).auxiliaryTypes(String.class).arity("1..*").paramLabel(o == TrainOption.PREVIEW_WEIGHTS ? "WEIGHT" : "KEY=VALUE");
                     default -> b.type(String.class).arity("1").paramLabel(o.kind().name());
                 }
                 spec.addOption(b.build());
