@@ -21,6 +21,7 @@ import dev.sumi.tensor.safetensors.StoredType;
 import dev.sumi.testing.Devices;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -44,7 +45,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * {@link UNetOptions#INFERENCE} drops every backward buffer and nothing else: on the tiny UNet, frozen and with LoRA + LoCon on every site, two forwards give the same bits as the
  * CHECKPOINTED and DEFAULT UNets', in F32 and BF16; it allocates strictly less than the CHECKPOINTED UNet (on the
- * host, which counts every allocation, and on a {@link PlanningDevice}); its backward throws.
+ * host, which counts every allocation, and on a {@link PlanningDevice}); its backward throws. The LoRA + LoCon
+ * check also runs on a GPU in the gpu tier.
  */
 class UNetInferenceTest {
     static final List<UNetOptions> ALL = List.of(UNetOptions.DEFAULT, UNetOptions.CHECKPOINTED, UNetOptions.INFERENCE);
@@ -84,32 +86,35 @@ class UNetInferenceTest {
         return results;
     }
 
-    /** Per option of {@link #ALL}: the forwards' bits; asserts the sizes and that INFERENCE's backward throws. */
-    static void compare(HostDevice host, DType dtype, Adapters adapters, String what) {
+    /**
+     * Per option of {@link #ALL}: the forwards' bits, equal; INFERENCE's backward throws; on the host (which counts
+     * every allocation exactly) also: INFERENCE allocates less than CHECKPOINTED, and everything is freed.
+     */
+    static void compare(Device device, DType dtype, Adapters adapters, String what) {
         List<List<float[]>> results = new ArrayList<>();
         List<Long> bytes = new ArrayList<>();
         // the host keeps a scratch buffer that the first attention grows: grow it before counting
-        try (UNet unet = UNet.load(checkpoint, config, host, dtype, B, H, W, T, adapters, UNetOptions.INFERENCE)) {
-            forwards(host, unet, dtype);
+        try (UNet unet = UNet.load(checkpoint, config, device, dtype, B, H, W, T, adapters, UNetOptions.INFERENCE)) {
+            forwards(device, unet, dtype);
         }
-        long before = host.memoryInfo().free();
+        long before = device.memoryInfo().free();
         for (UNetOptions options : ALL) {
-            try (UNet unet = UNet.load(checkpoint, config, host, dtype, B, H, W, T, adapters, options)) {
-                bytes.add(before - host.memoryInfo().free());
-                results.add(forwards(host, unet, dtype));
+            try (UNet unet = UNet.load(checkpoint, config, device, dtype, B, H, W, T, adapters, options)) {
+                bytes.add(before - device.memoryInfo().free());
+                results.add(forwards(device, unet, dtype));
                 if (options.forwardOnly()) {
-                    try (Tensor dOut = Tensor.allocate(host, dtype, B, 4, H, W)) {
+                    try (Tensor dOut = Tensor.allocate(device, dtype, B, 4, H, W)) {
                         IllegalStateException e = assertThrows(IllegalStateException.class, () -> unet.backward(dOut));
                         assertTrue(e.getMessage().startsWith("unet: built forward-only"), e.getMessage());
                     }
                 }
             }
-            assertEquals(before, host.memoryInfo().free(), what + " " + options + ": everything freed");
+            if (device instanceof HostDevice) assertEquals(before, device.memoryInfo().free(), what + " " + options + ": everything freed");
         }
-        System.out.printf("host %s %s: UNet default %d, checkpointed %d, inference %d bytes%n", dtype, what, bytes.get(0), bytes.get(1), bytes.get(2));
+        System.out.printf("%s %s %s: UNet default %d, checkpointed %d, inference %d bytes%n", device.name(), dtype, what, bytes.get(0), bytes.get(1), bytes.get(2));
         assertBitEqual(what + " " + dtype + " default vs inference", results.get(0), results.get(2));
         assertBitEqual(what + " " + dtype + " checkpointed vs inference", results.get(1), results.get(2));
-        assertTrue(bytes.get(2) < bytes.get(1), what + " " + dtype + ": inference " + bytes.get(2) + " bytes, checkpointed " + bytes.get(1));
+        if (device instanceof HostDevice) assertTrue(bytes.get(2) < bytes.get(1), what + " " + dtype + ": inference " + bytes.get(2) + " bytes, checkpointed " + bytes.get(1));
     }
 
     @Test
@@ -119,9 +124,17 @@ class UNetInferenceTest {
 
     @Test
     void loraAndLoconForwardIsBitEqualAndSmaller() {
-        HostDevice host = Devices.host();
-        LoraNetwork net = LoraNetwork.create(new LoraOptions(3, 2, 2, 1, true, false, 1, 7), Lineage.SD1,
-                config, teConfig);
+        loraAndLocon(Devices.host());
+    }
+
+    @Test
+    @Tag("gpu")
+    void loraAndLoconForwardIsBitEqualOnCuda() {
+        loraAndLocon(Devices.cuda());
+    }
+
+    static void loraAndLocon(Device device) {
+        LoraNetwork net = LoraNetwork.create(new LoraOptions(3, 2, 2, 1, true, false, 1, 7), Lineage.SD1, config, teConfig);
         Random r = new Random(13);
         for (LoraModule m : net.modules()) {   // nonzero ups: the branches change the output
             float[] up = random(r, (int) m.upCount());
@@ -129,8 +142,8 @@ class UNetInferenceTest {
             net.set(m.kohyaName(), net.export().get(m.kohyaName()).down(), up);
         }
         for (DType dtype : new DType[] {DType.F32, DType.BF16}) {
-            try (DeviceLora lora = net.upload(host, dtype)) {
-                compare(host, dtype, lora.adapters(Component.UNET), "LoRA + LoCon");
+            try (DeviceLora lora = net.upload(device, dtype)) {
+                compare(device, dtype, lora.adapters(Component.UNET), "LoRA + LoCon");
             }
         }
     }
