@@ -15,16 +15,24 @@ import dev.sumi.tensor.Tensor;
  *
  * <pre>
  * x (B, Cin, H, W), y (B, Cout, Ho, Wo), P = Ho Wo; with LoCon hc = down(x) (B, r, Ho, Wo) saved,
- * dhc (B, r, Ho, Wo) and dxl (B, Cin, H, W) scratch
+ * dhc (B, r, Ho, Wo) and dxl (B, Cin, H, W) scratch (null when built forward-only)
  * </pre>
  */
 public final class AdaptedConv {
     private final Tensor w, b;            // (Cout, Cin, k, k), (Cout) or null
     private final Conv2dParams p, pDown;  // the base conv's geometry, and the same with r outputs
     private final LoraAdapter lora;       // or null
+    private final String where;
     private final Tensor hc, dhc, dxl;
 
     public AdaptedConv(String where, Tensor w, Tensor b, Conv2dParams p, LoraAdapter lora, AdaptedLinear.Allocator alloc) {
+        this(where, w, b, p, lora, alloc, alloc);
+    }
+
+    /** As above, with the backward scratch from {@code scratch} (one that returns null: forward only). */
+    public AdaptedConv(String where, Tensor w, Tensor b, Conv2dParams p, LoraAdapter lora, AdaptedLinear.Allocator alloc,
+                       AdaptedLinear.Allocator scratch) {
+        this.where = where;
         this.w = w;
         this.b = b;
         this.p = p;
@@ -34,8 +42,8 @@ public final class AdaptedConv {
             int r = lora.rank();
             pDown = new Conv2dParams(p.n(), p.cin(), p.h(), p.w(), r, p.k(), p.stride(), p.padTop(), p.padLeft(), p.padBottom(), p.padRight());
             hc = alloc.alloc(w.dtype(), p.n(), r, p.hOut(), p.wOut());
-            dhc = alloc.alloc(w.dtype(), p.n(), r, p.hOut(), p.wOut());
-            dxl = alloc.alloc(w.dtype(), p.n(), p.cin(), p.h(), p.w());
+            dhc = scratch.alloc(w.dtype(), p.n(), r, p.hOut(), p.wOut());
+            dxl = scratch.alloc(w.dtype(), p.n(), p.cin(), p.h(), p.w());
         } else {
             pDown = null;
             hc = dhc = dxl = null;
@@ -59,6 +67,7 @@ public final class AdaptedConv {
 
     /** dx (=) the gradient of sum(y * dy) for x (null: not wanted); the LoCon module's F32 gradients +=. */
     public void backward(Tensor dx, Tensor dy, Tensor x, DeviceBuffer workspace) {
+        if (lora != null && dhc == null) throw new IllegalStateException(where + ": built forward-only, it has no backward");
         if (dx != null) Conv2dOps.backwardInput(dx, dy, w, workspace, p);
         if (lora == null) return;
         int r = lora.rank(), cout = p.cout(), px = p.hOut() * p.wOut();

@@ -230,8 +230,8 @@ public final class Generator implements AutoCloseable {
         if (unet != null && unetRows == rows && unetH == h && unetW == w && unetTokens == tokens) return;
         closeUnet();
         UNetConfig config = arch.unet();
-        // checkpointed: the modules' internals share one region, the least memory a forward can use
-        unet = new UNet(config, unetWeights.lend(), device, dtype, rows, h, w, tokens, unetAdapters, UNetOptions.CHECKPOINTED);
+        // inference: the modules' internals share one region and no backward buffer exists, the least memory a forward can use
+        unet = new UNet(config, unetWeights.lend(), device, dtype, rows, h, w, tokens, unetAdapters, UNetOptions.INFERENCE);
         unetLatents = Tensor.allocate(device, dtype, rows, config.inChannels(), h, w);
         unetTimesteps = Tensor.allocate(device, DType.F32, rows);
         unetContext = Tensor.allocate(device, dtype, rows, tokens, config.contextDim());

@@ -17,10 +17,11 @@ import dev.sumi.tensor.Tensor;
 final class ProjectionLora {
     private final Device device;
     private final LoraAdapter lora;
-    private final Tensor h, dh;    // (B, N, r) saved, scratch
+    private final Tensor h, dh;    // (B, N, r) saved, scratch (null when built forward-only)
     private final int rows, channels, rank;
 
-    ProjectionLora(String where, Device device, LoraAdapter lora, int kernel, int batch, int channels, int pixels, AdaptedLinear.Allocator alloc) {
+    ProjectionLora(String where, Device device, LoraAdapter lora, int kernel, int batch, int channels, int pixels,
+                   AdaptedLinear.Allocator alloc, AdaptedLinear.Allocator scratch) {
         lora.check(where, channels, channels, kernel, lora.down().dtype());
         this.device = device;
         this.lora = lora;
@@ -28,7 +29,7 @@ final class ProjectionLora {
         this.channels = channels;
         this.rank = lora.rank();
         h = alloc.alloc(lora.down().dtype(), batch, pixels, rank);
-        dh = alloc.alloc(lora.down().dtype(), batch, pixels, rank);
+        dh = scratch.alloc(lora.down().dtype(), batch, pixels, rank);
     }
 
     /** proj_in's branch: tokens (B, N, C) += s (gn (B, C, N)^T down^T) up^T. */

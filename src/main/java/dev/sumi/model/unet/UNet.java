@@ -64,6 +64,7 @@ import java.util.Map;
  * {@link #forward} and {@link #backward} only write into them. Activations are kept per module for the backward,
  * or with {@link UNetOptions#gradientCheckpointing} only the modules' inputs and outputs: each module's internals
  * then share one region ({@link ModuleScratch}) and the backward re-runs a module's forward before its backward.
+ * With {@link UNetOptions#forwardOnly} (image generation) no backward buffer exists and {@link #backward} throws.
  */
 public final class UNet extends UNetBlocks implements AutoCloseable {
 
@@ -88,6 +89,7 @@ public final class UNet extends UNetBlocks implements AutoCloseable {
 
     private boolean forwardDone;
     private Module internalsOf;   // under checkpointing: the module whose internals the shared region holds, or null
+    // the backward's buffers: none (empty, null) when built forward-only
     private final java.util.IdentityHashMap<Tensor, Tensor> grad = new java.util.IdentityHashMap<>();   // activation -> d loss / d it
     private final Tensor dOutNorm;     // (B, C_0, h, w)
     private final Tensor dLatents;     // (B, in channels, h, w)
@@ -131,8 +133,9 @@ public final class UNet extends UNetBlocks implements AutoCloseable {
     /** As {@link #UNet(UNetConfig, Map, Device, DType, int, int, int, int, Adapters)}, keeping activations as {@code options} say. */
     public UNet(UNetConfig config, Map<String, Tensor> params, Device device, DType dtype,
                 int batch, int height, int width, int contextTokens, Adapters adapters, UNetOptions options) {
-        this(config, params, device, dtype, batch, height, width, contextTokens, adapters,
-                options.gradientCheckpointing() ? moduleScratchBytes(config, params, dtype, batch, height, width, contextTokens, adapters) : 0);
+        this(config, params, device, dtype, batch, height, width, contextTokens, adapters, options.forwardOnly(),
+                options.gradientCheckpointing()
+                        ? moduleScratchBytes(config, params, dtype, batch, height, width, contextTokens, adapters, options.forwardOnly()) : 0);
     }
 
     /** Bytes of a region that holds any one module's internals, big enough to measure them all: a planning device reserves nothing. */
@@ -143,11 +146,11 @@ public final class UNet extends UNetBlocks implements AutoCloseable {
      * nothing) with its modules laid out in one unbounded region; frees {@code params} if that fails, as the constructor does.
      */
     private static long moduleScratchBytes(UNetConfig config, Map<String, Tensor> params, DType dtype, int batch, int height, int width,
-                                           int contextTokens, Adapters adapters) {
+                                           int contextTokens, Adapters adapters, boolean forwardOnly) {
         try (PlanningDevice d = new PlanningDevice()) {
             Map<String, Tensor> shapes = new LinkedHashMap<>();
             for (ParamSpec p : UNetLayout.parameters(config)) shapes.put(p.name(), Tensor.allocate(d, dtype, p.shape()));
-            try (UNet measured = new UNet(config, shapes, d, dtype, batch, height, width, contextTokens, adapters, MEASURING)) {
+            try (UNet measured = new UNet(config, shapes, d, dtype, batch, height, width, contextTokens, adapters, forwardOnly, MEASURING)) {
                 return Math.max(measured.moduleScratch.peak(), 1);
             }
         } catch (RuntimeException e) {
@@ -156,16 +159,19 @@ public final class UNet extends UNetBlocks implements AutoCloseable {
         }
     }
 
-    /** {@code scratchBytes}: the size of the region all modules share, or 0 to give every module its own buffers. */
+    /**
+     * {@code forwardOnly}: allocate no backward buffer. {@code scratchBytes}: the size of the region all modules share,
+     * or 0 to give every module its own buffers.
+     */
     private UNet(UNetConfig config, Map<String, Tensor> params, Device device, DType dtype,
-                 int batch, int height, int width, int contextTokens, Adapters adapters, long scratchBytes) {
+                 int batch, int height, int width, int contextTokens, Adapters adapters, boolean forwardOnly, long scratchBytes) {
         if (config.admInChannels() > 0) throw new UnsupportedOperationException("unet: SDXL's label embedding (adm) is not implemented");
         int scale = 1 << (config.levels() - 1);
         if (batch < 1 || contextTokens < 1 || height < 1 || width < 1 || height % scale != 0 || width % scale != 0) {
             throw new IllegalArgumentException("unet: batch " + batch + ", latent " + height + "x" + width + ", context " + contextTokens
                     + ": sizes must be positive and h, w multiples of " + scale);
         }
-        super(config, params, device, dtype, batch, contextTokens, adapters);
+        super(config, params, device, dtype, batch, contextTokens, adapters, forwardOnly);
         this.height = height;
         this.width = width;
         try {
@@ -183,7 +189,7 @@ public final class UNet extends UNetBlocks implements AutoCloseable {
             tembAct = alloc(dtype, B, E);
             if (scratchBytes > 0) moduleScratch = new ModuleScratch(device.allocate(scratchBytes));
 
-            dContextPart = alloc(dtype, B, contextTokens, config.contextDim());
+            dContextPart = forwardOnly ? null : alloc(dtype, B, contextTokens, config.contextDim());
             convInW = param("input_blocks.0.0.weight");
             convInB = param("input_blocks.0.0.bias");
             convInP = conv(Conv2dParams.same3x3(B, config.inChannels(), height, width, c0));
@@ -223,8 +229,10 @@ public final class UNet extends UNetBlocks implements AutoCloseable {
                     Tensor cat = alloc(dtype, B, ch + skip.shape().dim(1), H, W);
                     upSkips.add(skip);
                     upConcat.add(cat);
-                    dConcatA.add(alloc(dtype, B, ch, H, W));
-                    dConcatB.add(alloc(dtype, skip.shape().dims()));
+                    if (!forwardOnly) {
+                        dConcatA.add(alloc(dtype, B, ch, H, W));
+                        dConcatB.add(alloc(dtype, skip.shape().dims()));
+                    }
                     // a null entry in `up` marks "concatenate the next skip here"
                     up.add(null);
                     h = add(up, new ResBlock("output_blocks." + block + ".0", cat, out)).output();
@@ -249,15 +257,19 @@ public final class UNet extends UNetBlocks implements AutoCloseable {
             outRstd = alloc(DType.F32, (long) B * NormOps.GROUPS);
             outConvP = conv(Conv2dParams.same3x3(B, ch, height, width, config.outChannels()));
             output = alloc(dtype, B, config.outChannels(), height, width);
-            dOutNorm = alloc(dtype, B, ch, height, width);
-            discard(ch);
-            dLatents = alloc(dtype, B, config.inChannels(), height, width);
-            // one gradient buffer per activation that feeds a module (module outputs, conv_in's output, the concats)
-            grad.put(hIn, alloc(dtype, hIn.shape().dims()));
-            for (List<Module> list : List.of(down, middle, up)) {
-                for (Module m : list) if (m != null) grad.put(m.output(), alloc(dtype, m.output().shape().dims()));
+            if (forwardOnly) {
+                dOutNorm = dLatents = null;
+            } else {
+                dOutNorm = alloc(dtype, B, ch, height, width);
+                discard(ch);
+                dLatents = alloc(dtype, B, config.inChannels(), height, width);
+                // one gradient buffer per activation that feeds a module (module outputs, conv_in's output, the concats)
+                grad.put(hIn, alloc(dtype, hIn.shape().dims()));
+                for (List<Module> list : List.of(down, middle, up)) {
+                    for (Module m : list) if (m != null) grad.put(m.output(), alloc(dtype, m.output().shape().dims()));
+                }
+                for (Tensor cat : upConcat) grad.put(cat, alloc(dtype, cat.shape().dims()));
             }
-            for (Tensor cat : upConcat) grad.put(cat, alloc(dtype, cat.shape().dims()));
             adapters.checkAllUsed("unet");
             zeroGradients();
             workspace = device.allocate(Math.max(workspaceBytes, 16));
@@ -332,6 +344,7 @@ public final class UNet extends UNetBlocks implements AutoCloseable {
      * ({@code =}), which a trained text encoder's backward takes.
      */
     public Tensor backward(Tensor dOut, Tensor dContext) {
+        if (forwardOnly) throw new IllegalStateException("unet: built forward-only (UNetOptions.forwardOnly), it has no backward");
         if (!forwardDone) throw new IllegalStateException("unet: backward before forward");
         check("dOut", dOut, dtype, output.shape().dims());
         if (dContext != null) {

@@ -28,7 +28,8 @@ import java.util.Map;
  * Downsample, Upsample) and the state they share: {@link UNet} extends this and wires them into the
  * network. Each block allocates its parameters' views, saved activations and scratch in its constructor;
  * forward and backward only write into them. Where the {@link Adapters} put a LoRA / LoCon module, a
- * layer is built adapted ({@link AdaptedLinear}, {@link AdaptedConv}, {@link ProjectionLora}).
+ * layer is built adapted ({@link AdaptedLinear}, {@link AdaptedConv}, {@link ProjectionLora}). Built forward-only
+ * ({@link UNetOptions#forwardOnly}), no block allocates a backward buffer: those fields stay null.
  */
 abstract class UNetBlocks {
     final UNetConfig config;
@@ -38,6 +39,7 @@ abstract class UNetBlocks {
     final List<Tensor> owned = new ArrayList<>();   // every buffer the UNet frees
     final Map<String, Tensor> params;
     final Adapters adapters;
+    final boolean forwardOnly;   // no backward: no gradient or backward scratch buffer anywhere
     final Map<String, Tensor> gradients = new LinkedHashMap<>();   // layout name -> F32 gradient (Linear-gradient mode)
 
     // set by UNet's constructor before the blocks are built (workspace after: its size is the blocks' maximum)
@@ -52,8 +54,10 @@ abstract class UNetBlocks {
     Tensor contextIn;       // the last forward's context (cross-attention k, v inputs; read by backward)
     Tensor dContext;        // the backward's context gradient (+=), or null when not wanted
 
-    UNetBlocks(UNetConfig config, Map<String, Tensor> params, Device device, DType dtype, int batch, int contextTokens, Adapters adapters) {
+    UNetBlocks(UNetConfig config, Map<String, Tensor> params, Device device, DType dtype, int batch, int contextTokens, Adapters adapters,
+               boolean forwardOnly) {
         this.config = config;
+        this.forwardOnly = forwardOnly;
         this.params = params;
         this.device = device;
         this.dtype = dtype;
@@ -83,6 +87,11 @@ abstract class UNetBlocks {
         return moduleScratch == null ? alloc(type, dims) : moduleScratch.carve(type, dims);
     }
 
+    /** A module's backward scratch: as {@link #internal}, or null when built forward-only. */
+    Tensor backwardScratch(DType type, long... dims) {
+        return forwardOnly ? null : internal(type, dims);
+    }
+
     /** Called first by every module's constructor: its internals overlay the previous module's in the shared region. */
     void beginModule() {
         if (moduleScratch != null) moduleScratch.beginModule();
@@ -95,7 +104,8 @@ abstract class UNetBlocks {
 
     /** The conv {@code layer} (weight, bias) with geometry p, LoCon-adapted where the adapters say. */
     AdaptedConv adaptedConv(String layer, Conv2dParams p) {
-        AdaptedConv c = new AdaptedConv("unet " + layer, param(layer + ".weight"), param(layer + ".bias"), p, adapters.at(layer + ".weight"), this::internal);
+        AdaptedConv c = new AdaptedConv("unet " + layer, param(layer + ".weight"), param(layer + ".bias"), p, adapters.at(layer + ".weight"), this::internal,
+                this::backwardScratch);
         workspaceBytes = Math.max(workspaceBytes, c.workspaceBytes());
         return c;
     }
@@ -106,15 +116,19 @@ abstract class UNetBlocks {
      */
     AdaptedLinear linear(String layer, boolean bias, long rows, boolean formsGradients) {
         Tensor w = param(layer + ".weight"), b = bias ? param(layer + ".bias") : null;
-        boolean g = formsGradients && adapters.linearGradients();
+        boolean g = formsGradients && adapters.linearGradients() && !forwardOnly;
         return new AdaptedLinear("unet " + layer, w, b, g ? gradFor(layer + ".weight", w) : null, g && bias ? gradFor(layer + ".bias", b) : null,
-                adapters.at(layer + ".weight"), rows, this::internal);
+                adapters.at(layer + ".weight"), rows, this::internal, this::backwardScratch);
     }
 
     final Map<Long, Tensor[]> discards = new java.util.HashMap<>();
 
-    /** Discarded (weight, bias) gradient buffers (C) of a frozen norm, shared by all norms of C channels; allocated at construction. */
+    /**
+     * Discarded (weight, bias) gradient buffers (C) of a frozen norm, shared by all norms of C channels; allocated at
+     * construction; null when built forward-only.
+     */
     Tensor[] discard(long channels) {
+        if (forwardOnly) return null;
         return discards.computeIfAbsent(channels, k -> new Tensor[] {alloc(dtype, k), alloc(dtype, k)});
     }
 
@@ -185,11 +199,11 @@ abstract class UNetBlocks {
             h2 = internal(dtype, B, cout, H, W);
             skip = sc != null ? internal(dtype, B, cout, H, W) : null;
             out = alloc(dtype, B, cout, H, W);
-            dE = emb.trains() ? internal(dtype, B, cout) : null;
-            dA = internal(dtype, B, cout, H, W);
-            dH = internal(dtype, B, cout, H, W);
-            dx = internal(dtype, B, cin, H, W);
-            dxa = internal(dtype, B, cin, H, W);
+            dE = emb.trains() ? backwardScratch(dtype, B, cout) : null;
+            dA = backwardScratch(dtype, B, cout, H, W);
+            dH = backwardScratch(dtype, B, cout, H, W);
+            dx = backwardScratch(dtype, B, cin, H, W);
+            dxa = backwardScratch(dtype, B, cin, H, W);
             dIn = discard(cin);
             dMid = discard(cout);
         }
@@ -409,8 +423,10 @@ abstract class UNetBlocks {
             outB = param(prefix + ".proj_out.bias");
             int kernel = config.linearProjection() ? 0 : 1;
             LoraAdapter in = adapters.at(prefix + ".proj_in.weight"), outA = adapters.at(prefix + ".proj_out.weight");
-            inLora = in == null ? null : new ProjectionLora("unet " + prefix + ".proj_in", device, in, kernel, B, C, N, UNetBlocks.this::internal);
-            outLora = outA == null ? null : new ProjectionLora("unet " + prefix + ".proj_out", device, outA, kernel, B, C, N, UNetBlocks.this::internal);
+            inLora = in == null ? null : new ProjectionLora("unet " + prefix + ".proj_in", device, in, kernel, B, C, N, UNetBlocks.this::internal,
+                    UNetBlocks.this::backwardScratch);
+            outLora = outA == null ? null : new ProjectionLora("unet " + prefix + ".proj_out", device, outA, kernel, B, C, N, UNetBlocks.this::internal,
+                    UNetBlocks.this::backwardScratch);
             gn = internal(dtype, x.shape().dims());
             gnMean = internal(DType.F32, (long) B * NormOps.GROUPS);
             gnRstd = internal(DType.F32, (long) B * NormOps.GROUPS);
@@ -419,13 +435,13 @@ abstract class UNetBlocks {
             blocks = new TransformerBlock[depth];
             for (int d = 0; d < depth; d++) blocks[d] = new TransformerBlock(prefix + ".transformer_blocks." + d, C, N);
             out = alloc(dtype, x.shape().dims());
-            scratch = new Scratch(C, N, config.heads(C));
-            dGn = internal(dtype, x.shape().dims());
-            dx = internal(dtype, x.shape().dims());
+            scratch = forwardOnly ? null : new Scratch(C, N, config.heads(C));
+            dGn = backwardScratch(dtype, x.shape().dims());
+            dx = backwardScratch(dtype, x.shape().dims());
             dNorm = discard(C);
         }
 
-        final Scratch scratch;
+        final Scratch scratch;   // null when built forward-only, as the d* buffers
         final Tensor dGn, dx;    // (B, C, H, W)
         final Tensor[] dNorm;
 
@@ -482,7 +498,7 @@ abstract class UNetBlocks {
             Conv2dParams p = Conv2dParams.down3x3(batch, C, H, W, C);
             conv = adaptedConv(prefix, p);
             out = alloc(dtype, batch, C, p.hOut(), p.wOut());
-            dx = internal(dtype, x.shape().dims());
+            dx = backwardScratch(dtype, x.shape().dims());
         }
 
         final Tensor dx;
@@ -521,8 +537,8 @@ abstract class UNetBlocks {
             conv = adaptedConv(prefix, Conv2dParams.same3x3(batch, C, H, W, C));
             up = internal(dtype, batch, C, H, W);
             out = alloc(dtype, batch, C, H, W);
-            dUp = internal(dtype, batch, C, H, W);
-            dx = internal(dtype, x.shape().dims());
+            dUp = backwardScratch(dtype, batch, C, H, W);
+            dx = backwardScratch(dtype, x.shape().dims());
         }
 
         final Tensor dUp, dx;
