@@ -6,14 +6,15 @@ import dev.sumi.tensor.Tensor;
 /**
  * A linear layer with a LoRA adapter: y = x W^T + b + s * (x down^T) up^T, s = multiplier * alpha / rank.
  * Shapes: x (M, K), W (N, K) frozen, b (N) or null, down (r, K), up (N, r), h = x down^T (M, r)
- * saved by the forward for the backward, y (M, N); r from 1 to 256. All share one float dtype;
+ * saved by the forward for the backward, y (M, N); r from 1 to 1024 (kohya's largest network_dim; inference stacks
+ * several files' ranks into one module). All share one float dtype;
  * the adapter gradients dDown, dUp have it or are F32. Nothing is allocated: the backward takes a
  * scratch dh (M, r) of the activations' dtype.
  */
 public final class LoraOps {
     private LoraOps() {}
 
-    public static final int MAX_RANK = 256;
+    public static final int MAX_RANK = 1024;
 
     /** s = multiplier * alpha / rank (kohya's convention; alpha = rank gives s = multiplier). */
     public static float scale(float multiplier, float alpha, int rank) {

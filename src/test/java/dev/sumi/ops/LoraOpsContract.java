@@ -103,8 +103,8 @@ public abstract class LoraOpsContract {
     @Test
     void rejectsRankOutOfRange() {
         try (Tensor x = Tensor.allocate(device(), DType.F32, 1, 2); Tensor w = Tensor.allocate(device(), DType.F32, 3, 2);
-             Tensor down = Tensor.allocate(device(), DType.F32, 257, 2); Tensor up = Tensor.allocate(device(), DType.F32, 3, 257);
-             Tensor y = Tensor.allocate(device(), DType.F32, 1, 3); Tensor h = Tensor.allocate(device(), DType.F32, 1, 257)) {
+             Tensor down = Tensor.allocate(device(), DType.F32, LoraOps.MAX_RANK + 1, 2); Tensor up = Tensor.allocate(device(), DType.F32, 3, LoraOps.MAX_RANK + 1);
+             Tensor y = Tensor.allocate(device(), DType.F32, 1, 3); Tensor h = Tensor.allocate(device(), DType.F32, 1, LoraOps.MAX_RANK + 1)) {
             assertThrows(IllegalArgumentException.class, () -> LoraOps.forward(y, h, x, w, null, down, up, 1f));
         }
     }
