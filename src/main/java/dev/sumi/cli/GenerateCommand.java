@@ -98,8 +98,7 @@ public final class GenerateCommand implements Callable<Integer> {
                 for (int iteration = 0; iteration < iterations; iteration++) {
                     Generator.Result result = g.generate(request.withSeed(request.seed() + (long) iteration * request.batch()));
                     for (Generator.Image img : result.images()) {
-                        Infotext info = new Infotext(prompt, request.negativePrompt(), request.steps(), request.sampler().a1111Name(), request.cfgScale(), img.seed(),
-                                request.width(), request.height(), modelHash, FileNames.stem(image.model), request.clipSkip(), extras, "sumi");
+                        Infotext info = request.infotext(prompt, img.seed(), modelHash, FileNames.stem(image.model), extras);
                         Path file = ImageNames.writeNext(outDir, img.seed(), img.image(), Map.of("parameters", info.text()));
                         if (json) {
                             Map<String, Object> o = new LinkedHashMap<>();

@@ -71,8 +71,7 @@ public final class PreviewCommand implements Callable<Integer> {
             RgbImage grid = PreviewGrid.render(g, g.dtype(), rows, weights, request, m -> System.err.println("sumi: " + m));
             Map<String, String> extras = new LinkedHashMap<>();
             extras.put("Grid", "LoRA files x weights " + weights.stream().map(String::valueOf).collect(Collectors.joining(" ")));
-            Infotext info = new Infotext(request.prompt(), request.negativePrompt(), request.steps(), request.sampler().a1111Name(), request.cfgScale(),
-                    request.seed(), request.width(), request.height(), null, FileNames.stem(image.model), request.clipSkip(), extras, "sumi");
+            Infotext info = request.infotext(request.prompt(), request.seed(), null, FileNames.stem(image.model), extras);
             Path file = write(grid, Map.of("parameters", info.text()), rows.getFirst());
             System.out.println(file);
         }

@@ -1,5 +1,9 @@
 package dev.sumi.sample;
 
+import dev.sumi.image.Infotext;
+
+import java.util.Map;
+
 /**
  * One prompt to draw {@code batch} images of: image i uses seed {@code seed + i} (AUTOMATIC1111's rule), so an image
  * is the same whatever batch it was drawn in. {@code cfgScale} at or below 1 runs the conditional pass only
@@ -25,6 +29,15 @@ public record GenerationRequest(String prompt, String negativePrompt, SamplerKin
     /** Whether the unconditional pass runs (classifier-free guidance). */
     public boolean guided() {
         return cfgScale > 1;
+    }
+
+    /**
+     * AUTOMATIC1111's parameters text of image {@code seed} of this request: {@code writtenPrompt} is the prompt as the
+     * user wrote it (with its {@code <lora:...>} tags); {@code modelHash} may be null.
+     */
+    public Infotext infotext(String writtenPrompt, long seed, String modelHash, String modelName, Map<String, String> extras) {
+        return new Infotext(writtenPrompt, negativePrompt, steps, sampler.a1111Name(), cfgScale, seed, width, height, modelHash, modelName,
+                clipSkip, extras, "sumi");
     }
 
     public GenerationRequest withSeed(long newSeed) {

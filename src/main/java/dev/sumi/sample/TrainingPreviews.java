@@ -1,7 +1,6 @@
 package dev.sumi.sample;
 
 import dev.sumi.data.RgbImage;
-import dev.sumi.image.Infotext;
 import dev.sumi.image.PngFile;
 import dev.sumi.model.KeyMap.Component;
 import dev.sumi.train.TrainConfig;
@@ -100,6 +99,10 @@ public final class TrainingPreviews implements TrainingHooks {
         }
     }
 
+    /**
+     * A generator over the run's UNet weights, opened per drawing and closed after it: its text encoder and VAE
+     * weights are loaded again each time (a fraction of a second) rather than held on the device all through training.
+     */
     private static Generator generator(LiveModel live) {
         return new Generator(live.checkpoint(), live.device(), live.dtype(), live.tokenizer(), live.unetWeights(), live.progress()::message);
     }
@@ -113,8 +116,6 @@ public final class TrainingPreviews implements TrainingHooks {
         Map<String, String> extras = new java.util.LinkedHashMap<>();
         extras.put("Lora", c.outputName());
         if (note != null) extras.put("Grid", note);
-        Infotext info = new Infotext(r.prompt(), r.negativePrompt(), r.steps(), r.sampler().a1111Name(), r.cfgScale(), r.seed(), r.width(), r.height(),
-                null, FileNames.stem(c.pretrainedModel()), r.clipSkip(), extras, "sumi");
-        return Map.of("parameters", info.text());
+        return Map.of("parameters", r.infotext(r.prompt(), r.seed(), null, FileNames.stem(c.pretrainedModel()), extras).text());
     }
 }

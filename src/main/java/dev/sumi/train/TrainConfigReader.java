@@ -134,9 +134,11 @@ public final class TrainConfigReader {
         int every = v.integer(TrainOption.SAMPLE_EVERY_N_EPOCHS, 0, 0, 1_000_000);
         boolean atFirst = v.bool(TrainOption.SAMPLE_AT_FIRST, false);
         boolean grid = v.bool(TrainOption.PREVIEW_GRID, prompts != null);
-        for (TrainOption o : List.of(TrainOption.SAMPLE_EVERY_N_EPOCHS, TrainOption.SAMPLE_AT_FIRST, TrainOption.PREVIEW_GRID)) {
-            boolean on = o == TrainOption.SAMPLE_EVERY_N_EPOCHS ? every > 0 : o == TrainOption.SAMPLE_AT_FIRST ? atFirst : grid;
-            if (on && prompts == null) v.fail(o, "needs sample_prompts (a file of preview prompts)");
+        if (prompts == null) {
+            String why = "needs sample_prompts (a file of preview prompts)";
+            if (every > 0) v.fail(TrainOption.SAMPLE_EVERY_N_EPOCHS, why);
+            if (atFirst) v.fail(TrainOption.SAMPLE_AT_FIRST, why);
+            if (grid) v.fail(TrainOption.PREVIEW_GRID, why);
         }
         List<Double> weights = new ArrayList<>();
         Object raw = v.raw(TrainOption.PREVIEW_WEIGHTS);   // TOML numbers, or words "0.6 0.8" / "0.6,0.8"
